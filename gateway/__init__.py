@@ -1,0 +1,1 @@
+"""Vigie gateway."""

@@ -1,0 +1,43 @@
+"""Public face of the claim line (see :mod:`gateway.domain._claims`)."""
+
+from gateway.domain._claims import (
+    CLAIM_FIELDS,
+    EQUIPMENT_GROUPING_CODES,
+    GROUPING_CODES,
+    HUNDRED_PERCENT_CLASS,
+    LATERAL_GROUPING_CODES,
+    MAX_AMOUNT_CENTS,
+    PRESCRIBER_SPECIALTIES,
+    PRODUCT_CLASSES,
+    SECTORS,
+    TOOTH_GROUPING_CODES,
+    ClaimLine,
+    ClaimRecord,
+    Laterality,
+    Sector,
+    Side,
+    age_in_year,
+    claim_violations,
+    parse_claim_line,
+)
+
+__all__ = [
+    "CLAIM_FIELDS",
+    "EQUIPMENT_GROUPING_CODES",
+    "GROUPING_CODES",
+    "HUNDRED_PERCENT_CLASS",
+    "LATERAL_GROUPING_CODES",
+    "MAX_AMOUNT_CENTS",
+    "PRESCRIBER_SPECIALTIES",
+    "PRODUCT_CLASSES",
+    "SECTORS",
+    "TOOTH_GROUPING_CODES",
+    "ClaimLine",
+    "ClaimRecord",
+    "Laterality",
+    "Sector",
+    "Side",
+    "age_in_year",
+    "claim_violations",
+    "parse_claim_line",
+]

@@ -1,0 +1,111 @@
+"""The suspicion exchange: validated drafts, storage, lifecycle, distribution and retraction.
+
+Public face of :mod:`gateway.domain._suspicion_model` (pure rules),
+:mod:`gateway.domain._suspicion_records` (suspicions at rest) and
+:mod:`gateway.domain._suspicion_exchange` (outbox). No gRPC here: a service handler calls these
+inside the one transaction that also writes its journal event, after asking the policy.
+
+Typical handler flow (the policy decides first, always)::
+
+    draft = parse_suspicion_draft(values)                        # INVALID_ARGUMENT
+    s = create_suspicion(session, draft, member, rekeyer, envelope, now)
+    facts = relation_facts(session, s, member.member_id)          # -> Cedar context
+    s, t, notified = apply_transition(session, s.id, "qualified", member, reason,
+                                      engine=engine, members=members, envelope=envelope, now=now)
+"""
+
+from gateway.domain._suspicion_exchange import (
+    DISTRIBUTION_ACTION,
+    NOTIFICATION_KINDS,
+    Notification,
+    NotificationKind,
+    acknowledge,
+    apply_transition,
+    distribute,
+    enqueue_notification,
+    notifications_after,
+    resume_position,
+    retract,
+)
+from gateway.domain._suspicion_model import (
+    ERASED_STATUSES,
+    FRAUD_TYPES,
+    MAX_ESTIMATED_AMOUNT_CENTS,
+    OPEN_STATUSES,
+    RETRACTING_STATUSES,
+    SUSPICION_STATUSES,
+    TRANSITIONS,
+    FraudType,
+    Suspicion,
+    SuspicionDraft,
+    SuspicionStatus,
+    SuspicionSubject,
+    Transition,
+    new_opaque_id,
+    parse_suspicion_draft,
+    transition,
+)
+from gateway.domain._suspicion_records import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    MaySee,
+    RelationFacts,
+    create_suspicion,
+    declare_coverage,
+    get_suspicion,
+    list_suspicions,
+    minimised_view,
+    open_evidence,
+    open_facts,
+    relation_facts,
+    suspicion_view,
+    transition_suspicion,
+    transitions_of,
+    withdraw_coverage,
+)
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "DISTRIBUTION_ACTION",
+    "ERASED_STATUSES",
+    "FRAUD_TYPES",
+    "MAX_ESTIMATED_AMOUNT_CENTS",
+    "MAX_PAGE_SIZE",
+    "NOTIFICATION_KINDS",
+    "OPEN_STATUSES",
+    "RETRACTING_STATUSES",
+    "SUSPICION_STATUSES",
+    "TRANSITIONS",
+    "FraudType",
+    "MaySee",
+    "Notification",
+    "NotificationKind",
+    "RelationFacts",
+    "Suspicion",
+    "SuspicionDraft",
+    "SuspicionStatus",
+    "SuspicionSubject",
+    "Transition",
+    "acknowledge",
+    "apply_transition",
+    "create_suspicion",
+    "declare_coverage",
+    "distribute",
+    "enqueue_notification",
+    "get_suspicion",
+    "list_suspicions",
+    "minimised_view",
+    "new_opaque_id",
+    "notifications_after",
+    "open_evidence",
+    "open_facts",
+    "parse_suspicion_draft",
+    "relation_facts",
+    "resume_position",
+    "retract",
+    "suspicion_view",
+    "transition",
+    "transition_suspicion",
+    "transitions_of",
+    "withdraw_coverage",
+]

@@ -1,0 +1,54 @@
+"""gRPC servicers: thin adapters from protobuf to the domain (one module per service).
+
+Handlers that a later issue fills in answer UNIMPLEMENTED (the generated base classes raise
+``NotImplementedError``, which the pipeline maps), but only after identity, purpose, policy and
+journal have run: an unimplemented method is still authenticated, decided and journaled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from gateway._proto.vigie.v1 import (
+    claims_pb2,
+    claims_pb2_grpc,
+    journal_pb2,
+    journal_pb2_grpc,
+    members_pb2,
+    members_pb2_grpc,
+    suspicions_pb2,
+    suspicions_pb2_grpc,
+)
+from gateway.config import Settings
+from gateway.server import PolicyHook
+from gateway.services._deps import Deps
+from gateway.services.members import MemberServicer
+from gateway.store import Database, SqlMemberRegistry
+
+__all__ = ["Deps", "register_services"]
+
+
+def register_services(
+    server: grpc.aio.Server,
+    *,
+    settings: Settings,
+    db: Database,
+    policy: PolicyHook,
+    registry: SqlMemberRegistry,
+) -> list[str]:
+    """Add every Vigie service to ``server``; returns their full names (for reflection)."""
+    deps = Deps(settings=settings, db=db, policy=policy, registry=registry)
+    members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(deps), server)
+    suspicions_pb2_grpc.add_SuspicionServiceServicer_to_server(
+        suspicions_pb2_grpc.SuspicionServiceServicer(), server
+    )
+    claims_pb2_grpc.add_ClaimServiceServicer_to_server(
+        claims_pb2_grpc.ClaimServiceServicer(), server
+    )
+    journal_pb2_grpc.add_JournalServiceServicer_to_server(
+        journal_pb2_grpc.JournalServiceServicer(), server
+    )
+    modules: list[Any] = [members_pb2, suspicions_pb2, claims_pb2, journal_pb2]
+    return [svc.full_name for m in modules for svc in m.DESCRIPTOR.services_by_name.values()]
