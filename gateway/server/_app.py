@@ -48,11 +48,18 @@ class Gateway:
     health: health.aio.HealthServicer
     port: int
     policy: PolicyHook
+    deps: Any = None  # gateway.services.Deps (typed loosely: services import the server)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     on_stop: list[Callable[[], Any]] = field(default_factory=list)
 
     async def start(self) -> None:
         await self.server.start()
+        if self.deps is not None:
+            for job in self.deps.jobs:
+                self.background.append(
+                    asyncio.create_task(job(), name=getattr(job, "__name__", "job"))
+                )
+            self.on_stop.extend(self.deps.on_stop)
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         log.info("gateway_started", port=self.port)
 
@@ -90,9 +97,10 @@ async def build_gateway(
         ConfigError: TLS files missing or unreadable.
         RuntimeError: the listen address could not be bound.
     """
-    from gateway.services import register_services
+    from gateway.services import load_keys, register_services
 
     settings.check_files()
+    keys = load_keys(settings)
     db = db or Database.from_url(settings.database_url, threads=settings.db_threads)
     if migrate_schema:
         await db.call(migrate, db.engine)
@@ -107,8 +115,8 @@ async def build_gateway(
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    service_names = register_services(
-        server, settings=settings, db=db, policy=policy, registry=registry
+    service_names, deps = register_services(
+        server, settings=settings, db=db, policy=policy, registry=registry, keys=keys
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -129,7 +137,13 @@ async def build_gateway(
     if port == 0:
         raise RuntimeError(f"could not bind {settings.listen}")
     return Gateway(
-        settings=settings, db=db, server=server, health=health_servicer, port=port, policy=policy
+        settings=settings,
+        db=db,
+        server=server,
+        health=health_servicer,
+        port=port,
+        policy=policy,
+        deps=deps,
     )
 
 

@@ -23,11 +23,14 @@ from gateway._proto.vigie.v1 import (
 )
 from gateway.config import Settings
 from gateway.server import PolicyHook
-from gateway.services._deps import Deps
+from gateway.services._deps import Deps, GatewayKeys, load_keys
+from gateway.services.claims import ClaimServicer
+from gateway.services.journal import JournalServicer
 from gateway.services.members import MemberServicer
+from gateway.services.suspicions import SuspicionServicer
 from gateway.store import Database, SqlMemberRegistry
 
-__all__ = ["Deps", "register_services"]
+__all__ = ["Deps", "GatewayKeys", "load_keys", "register_services"]
 
 
 def register_services(
@@ -37,18 +40,19 @@ def register_services(
     db: Database,
     policy: PolicyHook,
     registry: SqlMemberRegistry,
-) -> list[str]:
-    """Add every Vigie service to ``server``; returns their full names (for reflection)."""
-    deps = Deps(settings=settings, db=db, policy=policy, registry=registry)
+    keys: GatewayKeys,
+) -> tuple[list[str], Deps]:
+    """Add every Vigie service to ``server``.
+
+    Returns:
+        The services' full names (for reflection) and the dependencies they share; servicers
+        may add background jobs to ``Deps.jobs`` (the gateway starts them with the server).
+    """
+    deps = Deps(settings=settings, db=db, policy=policy, registry=registry, keys=keys)
     members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(deps), server)
-    suspicions_pb2_grpc.add_SuspicionServiceServicer_to_server(
-        suspicions_pb2_grpc.SuspicionServiceServicer(), server
-    )
-    claims_pb2_grpc.add_ClaimServiceServicer_to_server(
-        claims_pb2_grpc.ClaimServiceServicer(), server
-    )
-    journal_pb2_grpc.add_JournalServiceServicer_to_server(
-        journal_pb2_grpc.JournalServiceServicer(), server
-    )
+    suspicions_pb2_grpc.add_SuspicionServiceServicer_to_server(SuspicionServicer(deps), server)
+    claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimServicer(deps), server)
+    journal_pb2_grpc.add_JournalServiceServicer_to_server(JournalServicer(deps), server)
     modules: list[Any] = [members_pb2, suspicions_pb2, claims_pb2, journal_pb2]
-    return [svc.full_name for m in modules for svc in m.DESCRIPTOR.services_by_name.values()]
+    names = [svc.full_name for m in modules for svc in m.DESCRIPTOR.services_by_name.values()]
+    return names, deps
