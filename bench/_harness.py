@@ -29,7 +29,11 @@ class Result:
 
 
 async def measure(
-    name: str, call: Callable[[], Awaitable[object]], *, calls: int, concurrency: int,
+    name: str,
+    call: Callable[[], Awaitable[object]],
+    *,
+    calls: int,
+    concurrency: int,
     warmup: int = 50,
 ) -> Result:
     """Run ``calls`` invocations of ``call`` with ``concurrency`` workers; return the figures."""
@@ -60,5 +64,7 @@ def print_table(title: str, baseline: Result, results: list[Result]) -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for r in [baseline, *results]:
         ratio = r.per_second / baseline.per_second if baseline.per_second else 0.0
-        print(f"| {r.name} | {r.calls} | {r.per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
-              f"| {ratio:.2f}x |")
+        print(
+            f"| {r.name} | {r.calls} | {r.per_second:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {ratio:.2f}x |"
+        )

@@ -33,7 +33,8 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 def _creds(d: Path, member: str) -> grpc.ChannelCredentials:
     m = d / "members"
     return grpc.ssl_channel_credentials(
-        (d / "ca.crt").read_bytes(), (m / f"{member}.key").read_bytes(),
+        (d / "ca.crt").read_bytes(),
+        (m / f"{member}.key").read_bytes(),
         (m / f"{member}.crt").read_bytes(),
     )
 
@@ -42,22 +43,35 @@ async def _gateway_case(name: str, url: str, d: Path, calls: int, concurrency: i
     db = Database.from_url(url, threads=8)
     migrate(db.engine)
     cert = pki.load_certificate((d / "members" / "mut-alpha.crt").read_bytes())
-    member = Member(member_id="mut-alpha", display_name="Alpha", kind="AMC",
-                    roles=frozenset({"analyst"}))
-    db.run_sync(lambda s: SqlMemberRegistry().register(
-        s, member, fingerprint=pki.spki_fingerprint(cert), not_after=cert.not_valid_after_utc))
-    settings = Settings(listen="127.0.0.1:0", database_url=url, server_cert=d / "server.crt",
-                        server_key=d / "server.key", client_ca=d / "ca.crt", crl=d / "crl.pem",
-                        rate_limit_per_s=1e9, rate_limit_burst=10**9)
-    gw = await build_gateway(settings, db=db, policy=EnginePolicyHook.load("current-law"),
-                             migrate_schema=False)
+    member = Member(
+        member_id="mut-alpha", display_name="Alpha", kind="AMC", roles=frozenset({"analyst"})
+    )
+    db.run_sync(
+        lambda s: SqlMemberRegistry().register(
+            s, member, fingerprint=pki.spki_fingerprint(cert), not_after=cert.not_valid_after_utc
+        )
+    )
+    settings = Settings(
+        listen="127.0.0.1:0",
+        database_url=url,
+        server_cert=d / "server.crt",
+        server_key=d / "server.key",
+        client_ca=d / "ca.crt",
+        crl=d / "crl.pem",
+        rate_limit_per_s=1e9,
+        rate_limit_burst=10**9,
+    )
+    gw = await build_gateway(
+        settings, db=db, policy=EnginePolicyHook.load("current-law"), migrate_schema=False
+    )
     await gw.start()
     try:
         async with grpc.aio.secure_channel(f"127.0.0.1:{gw.port}", _creds(d, "mut-alpha")) as ch:
             stub = members_pb2_grpc.MemberServiceStub(ch)
             req = members_pb2.GetSelfRequest(purpose=common_pb2.PURPOSE_OPERATIONS)
-            return await measure(name, lambda: stub.GetSelf(req), calls=calls,
-                                 concurrency=concurrency)
+            return await measure(
+                name, lambda: stub.GetSelf(req), calls=calls, concurrency=concurrency
+            )
     finally:
         await gw.stop(grace=1)
 
@@ -71,11 +85,18 @@ async def main(calls: int, concurrency: int) -> None:
         async with grpc.aio.secure_channel(f"127.0.0.1:{port}", _creds(d, "mut-alpha")) as ch:
             echo = ch.unary_unary(ECHO_METHOD)
             payload = b"x" * 32
-            baseline = await measure("bare grpc.aio mTLS echo", lambda: echo(payload),
-                                     calls=calls, concurrency=concurrency)
+            baseline = await measure(
+                "bare grpc.aio mTLS echo",
+                lambda: echo(payload),
+                calls=calls,
+                concurrency=concurrency,
+            )
         await server.stop(None)
-        results = [await _gateway_case("GetSelf, full pipeline, SQLite",
-                                       f"sqlite:///{tmp}/bench.db", d, calls, concurrency)]
+        results = [
+            await _gateway_case(
+                "GetSelf, full pipeline, SQLite", f"sqlite:///{tmp}/bench.db", d, calls, concurrency
+            )
+        ]
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         admin = make_engine(PG_URL)
         try:
@@ -86,13 +107,19 @@ async def main(calls: int, concurrency: int) -> None:
         else:
             try:
                 url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-                results.append(await _gateway_case("GetSelf, full pipeline, PostgreSQL", url, d,
-                                                   calls, concurrency))
+                results.append(
+                    await _gateway_case(
+                        "GetSelf, full pipeline, PostgreSQL", url, d, calls, concurrency
+                    )
+                )
             finally:
                 with admin.begin() as conn:
                     conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        print_table(f"Authenticated call vs bare echo ({calls} calls, {concurrency} concurrent)",
-                    baseline, results)
+        print_table(
+            f"Authenticated call vs bare echo ({calls} calls, {concurrency} concurrent)",
+            baseline,
+            results,
+        )
 
 
 if __name__ == "__main__":

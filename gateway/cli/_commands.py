@@ -78,12 +78,10 @@ def _pki_issue(args: argparse.Namespace) -> int:
 
     roles = [r for r in args.roles.split(",") if r]
     try:
-        cert, key = pki.issue_member(
-            Path(args.dir), args.member_id, args.kind, roles, days=args.days
-        )
+        issued = pki.issue_member(Path(args.dir), args.member_id, args.kind, roles, days=args.days)
     except FileNotFoundError as e:
         raise CliError(f"{e} (run `vigie pki init` first)", 3) from None
-    print(f"member certificate: {cert}\nprivate key (0600): {key}")
+    print(f"member certificate: {issued.cert_path}\nprivate key (0600): {issued.key_path}")
     return 0
 
 

@@ -85,7 +85,7 @@ class CallContext:
             cert_fingerprint=self.cert_fingerprint,
             method=self.method,
             purpose=self.purpose,
-            decision=decision,  # type: ignore[arg-type]  # callers pass "allow" | "deny"
+            decision=decision,
             rule_ids=tuple(rule_ids if rule_ids is not None else (d.rule_ids if d else ())),
             bundle_hash=d.bundle_hash if d else "",
             request_id=self.request_id,

@@ -49,10 +49,10 @@ def register_services(
         may add background jobs to ``Deps.jobs`` (the gateway starts them with the server).
     """
     deps = Deps(settings=settings, db=db, policy=policy, registry=registry, keys=keys)
-    members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(deps), server)
-    suspicions_pb2_grpc.add_SuspicionServiceServicer_to_server(SuspicionServicer(deps), server)
-    claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimServicer(deps), server)
-    journal_pb2_grpc.add_JournalServiceServicer_to_server(JournalServicer(deps), server)
+    members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(deps), server)  # type: ignore[no-untyped-call]
+    suspicions_pb2_grpc.add_SuspicionServiceServicer_to_server(SuspicionServicer(deps), server)  # type: ignore[no-untyped-call]
+    claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimServicer(deps), server)  # type: ignore[no-untyped-call]
+    journal_pb2_grpc.add_JournalServiceServicer_to_server(JournalServicer(deps), server)  # type: ignore[no-untyped-call]
     modules: list[Any] = [members_pb2, suspicions_pb2, claims_pb2, journal_pb2]
     names = [svc.full_name for m in modules for svc in m.DESCRIPTOR.services_by_name.values()]
     return names, deps

@@ -6,21 +6,24 @@ from gateway._proto.vigie.v1 import common_pb2
 
 __all__ = ["kind_from_pb", "kind_to_pb", "role_to_pb", "sector_from_pb", "sector_to_pb"]
 
-_KINDS = {"AMO": common_pb2.MEMBER_KIND_AMO, "AMC": common_pb2.MEMBER_KIND_AMC}
-_ROLES = {
+_KINDS: dict[str, common_pb2.MemberKind] = {
+    "AMO": common_pb2.MEMBER_KIND_AMO,
+    "AMC": common_pb2.MEMBER_KIND_AMC,
+}
+_ROLES: dict[str, common_pb2.Role] = {
     "submitter": common_pb2.ROLE_SUBMITTER,
     "analyst": common_pb2.ROLE_ANALYST,
     "compliance_officer": common_pb2.ROLE_COMPLIANCE_OFFICER,
     "operator": common_pb2.ROLE_OPERATOR,
 }
-_SECTORS = {
+_SECTORS: dict[str, common_pb2.Sector] = {
     "optique": common_pb2.SECTOR_OPTIQUE,
     "audio": common_pb2.SECTOR_AUDIO,
     "dentaire": common_pb2.SECTOR_DENTAIRE,
 }
 
 
-def kind_to_pb(kind: str) -> int:
+def kind_to_pb(kind: str) -> common_pb2.MemberKind:
     return _KINDS[kind]
 
 
@@ -28,11 +31,11 @@ def kind_from_pb(value: int) -> str | None:
     return next((k for k, v in _KINDS.items() if v == value), None)
 
 
-def role_to_pb(role: str) -> int:
+def role_to_pb(role: str) -> common_pb2.Role:
     return _ROLES[role]
 
 
-def sector_to_pb(sector: str) -> int:
+def sector_to_pb(sector: str) -> common_pb2.Sector:
     return _SECTORS[sector]
 
 

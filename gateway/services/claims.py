@@ -13,6 +13,6 @@ from gateway.services._deps import Deps
 __all__ = ["ClaimServicer"]
 
 
-class ClaimServicer(claims_pb2_grpc.ClaimServiceServicer):  # type: ignore[misc]
+class ClaimServicer(claims_pb2_grpc.ClaimServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

@@ -13,6 +13,6 @@ from gateway.services._deps import Deps
 __all__ = ["JournalServicer"]
 
 
-class JournalServicer(journal_pb2_grpc.JournalServiceServicer):  # type: ignore[misc]
+class JournalServicer(journal_pb2_grpc.JournalServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

@@ -25,7 +25,7 @@ def _to_pb(member: Member, view: frozenset[str], *, fingerprint: str = "") -> me
     )
 
 
-class MemberServicer(members_pb2_grpc.MemberServiceServicer):  # type: ignore[misc]
+class MemberServicer(members_pb2_grpc.MemberServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 

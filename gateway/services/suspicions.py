@@ -13,6 +13,6 @@ from gateway.services._deps import Deps
 __all__ = ["SuspicionServicer"]
 
 
-class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):  # type: ignore[misc]
+class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

@@ -57,7 +57,8 @@ class SqlAuditStore:
         # 1. Personal fields are committed to with a fresh 256-bit salt (issue 3: erasable fields).
         salt = os.urandom(32)
         personal = PersonalFields(
-            record_refs=list(event.record_refs), subject_pseudonyms=list(event.subject_pseudonyms)
+            record_refs=tuple(event.record_refs),
+            subject_pseudonyms=tuple(event.subject_pseudonyms),
         )
         row = JournalEventRow(
             event_id=event.event_id,
