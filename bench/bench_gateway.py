@@ -27,6 +27,7 @@ from gateway.server import build_gateway
 from gateway.server._policy import EnginePolicyHook
 from gateway.store import Database, Member, SqlMemberRegistry, make_engine, migrate
 
+THREADS = int(__import__("os").environ.get("BENCH_THREADS", "8"))
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -40,7 +41,7 @@ def _creds(d: Path, member: str) -> grpc.ChannelCredentials:
 
 
 async def _gateway_case(name: str, url: str, d: Path, calls: int, concurrency: int) -> Result:
-    db = Database.from_url(url, threads=8)
+    db = Database.from_url(url, threads=THREADS)
     migrate(db.engine)
     cert = pki.load_certificate((d / "members" / "mut-alpha.crt").read_bytes())
     member = Member(
@@ -58,6 +59,10 @@ async def _gateway_case(name: str, url: str, d: Path, calls: int, concurrency: i
         server_key=d / "server.key",
         client_ca=d / "ca.crt",
         crl=d / "crl.pem",
+        pseudonym_keys=d.parent / "keys" / "pseudonym",
+        data_keys=d.parent / "keys" / "data",
+        journal_key=d.parent / "keys" / "journal.key",
+        environment="test",
         rate_limit_per_s=1e9,
         rate_limit_burst=10**9,
     )
