@@ -24,6 +24,7 @@ from gateway._proto.vigie.v1 import (
 from gateway.config import Settings
 from gateway.server import PolicyHook
 from gateway.services._deps import Deps, GatewayKeys, load_keys
+from gateway.services._paging import PageTokens
 from gateway.services.claims import ClaimServicer
 from gateway.services.journal import JournalServicer
 from gateway.services.members import MemberServicer
@@ -48,7 +49,14 @@ def register_services(
         The services' full names (for reflection) and the dependencies they share; servicers
         may add background jobs to ``Deps.jobs`` (the gateway starts them with the server).
     """
-    deps = Deps(settings=settings, db=db, policy=policy, registry=registry, keys=keys)
+    deps = Deps(
+        settings=settings,
+        db=db,
+        policy=policy,
+        registry=registry,
+        keys=keys,
+        page_tokens=PageTokens(keys.page_token_key or None),
+    )
     members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(deps), server)  # type: ignore[no-untyped-call]
     suspicions_pb2_grpc.add_SuspicionServiceServicer_to_server(SuspicionServicer(deps), server)  # type: ignore[no-untyped-call]
     claims_pb2_grpc.add_ClaimServiceServicer_to_server(ClaimServicer(deps), server)  # type: ignore[no-untyped-call]

@@ -4,7 +4,10 @@ Key material is loaded here, from the folders the settings name (``gateway.keys`
 
 1. the pseudonymisation ring (second-level re-keying, DESIGN flow 3);
 2. the data ring (AES-256-GCM sealing of free text at rest);
-3. the journal's Ed25519 checkpoint signing key (C2SP signed notes).
+3. the journal's Ed25519 checkpoint signing key (C2SP signed notes);
+4. the page-token MAC key, derived from the current data key with HKDF-SHA-256 (RFC 5869) so
+   that every replica accepts the page tokens of every other (AIP-158 tokens are opaque to the
+   client but must survive a load balancer sending the next page elsewhere).
 
 In the ``development`` and ``test`` environments a missing ring or journal key is created
 (owner-only files); in ``production`` a missing one is a configuration error, never silently
@@ -19,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.config import ConfigError, Settings
 from gateway.crypto import CryptoError, Envelope, Rekeyer
@@ -41,6 +45,7 @@ class GatewayKeys:
     rekeyer: Rekeyer
     envelope: Envelope
     journal_key: Ed25519PrivateKey = field(repr=False)
+    page_token_key: bytes = field(repr=False, default=b"")
 
 
 def _create_journal_key(path: Path) -> None:
@@ -81,10 +86,15 @@ def load_keys(settings: Settings) -> GatewayKeys:
         problems.append(f"VIGIE_JOURNAL_KEY: {type(e).__name__}: {_reason(e)}")
     if problems or journal_key is None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    data_ring = rings["data_keys"]
+    page_token_key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"vigie/v1/page-token"
+    ).derive(data_ring.current.reveal())
     return GatewayKeys(
         rekeyer=Rekeyer(rings["pseudonym_keys"]),
-        envelope=Envelope(rings["data_keys"]),
+        envelope=Envelope(data_ring),
         journal_key=journal_key,
+        page_token_key=page_token_key,
     )
 
 

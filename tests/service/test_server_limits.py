@@ -75,3 +75,20 @@ async def test_shutdown_drains_the_call_in_flight_and_admits_no_new_one(
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await stub.GetSelf(members_pb2.GetSelfRequest(purpose=OPS), timeout=2)
     assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_page_token_from_one_replica_is_honoured_by_another(
+    gateway_factory: GatewayFactory,
+) -> None:
+    # Two replicas on the same database and keys (as behind a load balancer).
+    first_replica = await gateway_factory(policy=_allow_members())
+    second_replica = await gateway_factory(policy=_allow_members())
+    one = members_pb2_grpc.MemberServiceStub(first_replica.channel("cpam-75"))
+    two = members_pb2_grpc.MemberServiceStub(second_replica.channel("cpam-75"))
+    page = await one.ListMembers(members_pb2.ListMembersRequest(purpose=OPS, page_size=2))
+    assert page.next_page_token
+    rest = await two.ListMembers(
+        members_pb2.ListMembersRequest(purpose=OPS, page_size=2, page_token=page.next_page_token)
+    )
+    names = [m.name for m in page.members] + [m.name for m in rest.members]
+    assert len(names) == len(set(names)) == 4
