@@ -30,6 +30,7 @@ from gateway.domain._suspicion_model import (
     RETRACTING_STATUSES,
     Suspicion,
     Transition,
+    check_case_reference,
     new_opaque_id,
 )
 from gateway.domain._suspicion_records import (
@@ -41,7 +42,11 @@ from gateway.domain._suspicion_records import (
 from gateway.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from gateway.store import Member
 from gateway.store._suspicions import erase_suspicion_payload, insert_notification
-from gateway.store._suspicions_models import NotificationRow, SuspicionRecipientRow
+from gateway.store._suspicions_models import (
+    NotificationRow,
+    SuspicionRecipientRow,
+    SuspicionRow,
+)
 from policy import AccessRequest, PolicyEngine, Principal, Resource
 
 __all__ = [
@@ -261,6 +266,7 @@ def apply_transition(
     envelope: Envelope,
     now: datetime,
     purpose: str = "control",
+    actor_principal: str = "",
 ) -> tuple[Suspicion, Transition, list[str]]:
     """Move a suspicion, then distribute or retract as the new status requires.
 
@@ -272,7 +278,9 @@ def apply_transition(
         NotFoundError, InvalidArgumentError, FailedPreconditionError: see
             :func:`transition_suspicion`.
     """
-    moved, record = transition_suspicion(session, suspicion_id, to, actor, reason, envelope, now)
+    moved, record = transition_suspicion(
+        session, suspicion_id, to, actor, reason, envelope, now, actor_principal=actor_principal
+    )
     if moved.status in RETRACTING_STATUSES:
         notified = retract(session, moved, envelope, now)
     else:
@@ -322,16 +330,31 @@ def notifications_after(
     return [_notification(r, envelope) for r in rows]
 
 
-def acknowledge(session: Session, member_id: str, sequence: int, now: datetime) -> Notification:
+def acknowledge(
+    session: Session,
+    member_id: str,
+    sequence: int,
+    now: datetime,
+    *,
+    case_reference: str | None = None,
+) -> Notification:
     """Record that ``member_id`` processed its notification ``sequence`` (idempotent).
 
     Acknowledging a ``RETRACTED`` notification records the retraction's acknowledgement on the
     recipient row (issue 4: "whose acknowledgement is recorded"). The first acknowledgement
     time is kept. The returned notification carries no payload.
 
+    ``case_reference`` (``SHARED`` only) is the recipient's own reference for the suspicion,
+    returned to it from then on; it is not kept once the suspicion's payload was erased (the
+    person is cleared) or the suspicion deleted.
+
     Raises:
         NotFoundError: no such notification for this member (another member's is not found).
+        InvalidArgumentError: a ``case_reference`` for a notification that is not ``SHARED``,
+            or a malformed one.
     """
+    if case_reference is not None:
+        check_case_reference(case_reference)
     row = session.scalars(
         sa.select(NotificationRow)
         .where(NotificationRow.sequence == sequence, NotificationRow.member_id == member_id)
@@ -339,6 +362,15 @@ def acknowledge(session: Session, member_id: str, sequence: int, now: datetime) 
     ).one_or_none()
     if row is None:
         raise NotFoundError("notification not found", reason="NOTIFICATION_NOT_FOUND")
+    if case_reference is not None:
+        if row.kind != "SHARED":
+            raise InvalidArgumentError.for_field(
+                "case_reference", "only a SHARED notification takes a case reference"
+            )
+        shared = session.get(SuspicionRecipientRow, (row.subject_ref, member_id))
+        target = session.get(SuspicionRow, row.subject_ref)
+        if shared is not None and target is not None and target.erased_at is None:
+            shared.case_reference = case_reference
     if row.acknowledged_at is None:
         row.acknowledged_at = now
     if row.kind == "RETRACTED":

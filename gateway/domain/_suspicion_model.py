@@ -53,6 +53,7 @@ __all__ = [
     "SuspicionStatus",
     "SuspicionSubject",
     "Transition",
+    "check_case_reference",
     "new_opaque_id",
     "parse_suspicion_draft",
     "transition",
@@ -292,6 +293,22 @@ def _check_acts(
     return acts
 
 
+def check_case_reference(value: object, field: str = "case_reference") -> str:
+    """Check a member's own case reference (1..64 of ``[A-Za-z0-9._:/-]``, never a NIR).
+
+    Returns:
+        The reference, unchanged.
+
+    Raises:
+        InvalidArgumentError: the reference breaks the rule (field ``field``).
+    """
+    if not isinstance(value, str) or not _CASE_REFERENCE.fullmatch(value):
+        raise InvalidArgumentError.for_field(field, "must be 1..64 characters of [A-Za-z0-9._:/-]")
+    if _contains_nir(value):
+        raise InvalidArgumentError.for_field(field, "must not contain a NIR")
+    return value
+
+
 _DRAFT_FIELDS: Final = frozenset(SuspicionDraft.model_fields)
 
 
@@ -363,7 +380,7 @@ def parse_suspicion_draft(values: Mapping[str, Any]) -> SuspicionDraft:
 
 
 class Transition(BaseModel):
-    """One lifecycle move: who (member and kind), when, why (free text, sealed at rest)."""
+    """One lifecycle move: who (member, kind, certificate principal), when, why (sealed at rest)."""
 
     model_config = _FROZEN
 
@@ -374,6 +391,7 @@ class Transition(BaseModel):
     actor_kind: MemberKind
     reason: str | None
     at: datetime
+    actor_principal: str = ""
 
     def __repr__(self) -> str:
         return (
@@ -438,6 +456,8 @@ def transition(
     actor_kind: MemberKind,
     reason: str | None,
     now: datetime,
+    *,
+    actor_principal: str = "",
 ) -> tuple[Suspicion, Transition]:
     """Move ``suspicion`` to status ``to`` (the state machine only; the policy decides who).
 
@@ -485,5 +505,6 @@ def transition(
         actor_kind=actor_kind,
         reason=reason,
         at=now,
+        actor_principal=actor_principal,
     )
     return suspicion.model_copy(update=changes), record

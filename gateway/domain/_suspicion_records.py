@@ -56,6 +56,7 @@ __all__ = [
     "minimised_view",
     "open_evidence",
     "open_facts",
+    "own_reference",
     "relation_facts",
     "suspicion_fields",
     "suspicion_view",
@@ -352,8 +353,12 @@ def transition_suspicion(
     reason: str | None,
     envelope: Envelope,
     now: datetime,
+    *,
+    actor_principal: str = "",
 ) -> tuple[Suspicion, Transition]:
     """Move a stored suspicion (row locked) and record who, when and why (reason sealed).
+
+    ``actor_principal`` is the certificate subject of the caller (kept with the member id).
 
     The caller asked the policy first (action ``TransitionSuspicion``); after a move to a
     sharing status it calls :func:`distribute`, after dismissed/cleared :func:`retract`
@@ -365,7 +370,9 @@ def transition_suspicion(
         FailedPreconditionError: the move is illegal from the current status.
     """
     current = get_suspicion(session, suspicion_id, for_update=True)
-    moved, record = transition(current, to, actor.member_id, actor.kind, reason, now)
+    moved, record = transition(
+        current, to, actor.member_id, actor.kind, reason, now, actor_principal=actor_principal
+    )
     row = session.get(SuspicionRow, suspicion_id)
     assert row is not None
     row.status = moved.status
@@ -382,6 +389,7 @@ def transition_suspicion(
         actor_kind=record.actor_kind,
         reason_sealed=None,
         at=now,
+        actor_principal=actor_principal or None,
     )
     session.add(t)
     session.flush()
@@ -420,6 +428,7 @@ def transitions_of(session: Session, suspicion: Suspicion, envelope: Envelope) -
                     "actor_kind": r.actor_kind,
                     "reason": reason,
                     "at": r.at,
+                    "actor_principal": r.actor_principal or "",
                 },
                 strict=False,
             )
@@ -493,6 +502,7 @@ def suspicion_fields(
                 "to_status": t.to_status,
                 "actor_member": t.actor_member,
                 "actor_kind": t.actor_kind,
+                "actor_principal": t.actor_principal,
                 "reason": t.reason,
                 "at": t.at.isoformat(),
             }
@@ -510,15 +520,20 @@ def minimised_view(
     envelope: Envelope,
     *,
     own_reference: str | None,
+    view: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """The fields ``reader`` may receive (bundle view for its kind and purpose), minimised.
 
-    An AMC never learns another AMC's identity: a suspicion submitted by another AMC loses
-    ``submitter_member`` whatever the view says (DESIGN invariant).
+    ``view``, when given, is the view of the policy decision that allowed this read (it is
+    intersected with the bundle's view, never widened). An AMC never learns another AMC's
+    identity: a suspicion submitted by another AMC loses ``submitter_member`` whatever the view
+    says (DESIGN invariant).
     """
-    view = engine.view("suspicion", reader.kind, purpose)
-    fields = suspicion_fields(session, suspicion, view, envelope, own_reference=own_reference)
-    out = engine.minimise("suspicion", reader.kind, purpose, fields)
+    allowed = engine.view("suspicion", reader.kind, purpose)
+    if view is not None:
+        allowed = allowed & frozenset(view)
+    fields = suspicion_fields(session, suspicion, allowed, envelope, own_reference=own_reference)
+    out = {k: v for k, v in fields.items() if k in allowed}
     if (
         reader.kind == "AMC"
         and suspicion.submitter_kind == "AMC"
@@ -535,29 +550,44 @@ def suspicion_view(
     engine: PolicyEngine,
     purpose: str,
     envelope: Envelope,
+    *,
+    view: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """What GetSuspicion/ListSuspicions return to ``reader`` once the policy allowed it.
 
-    ``own_reference`` is the reader's own reference: its case reference when it submitted the
-    suspicion, the reference it was given when it received it, absent otherwise.
+    ``own_reference`` is the reader's own reference (:func:`own_reference`), absent when it
+    has none. ``view``: the allowing decision's view (see :func:`minimised_view`).
 
     Raises:
         TamperedCiphertextError: a sealed field does not authenticate.
     """
-    own: str | None = None
-    if suspicion.submitter_member == reader.member_id:
-        own = suspicion.case_reference
-    else:
-        own = session.scalar(
-            select(SuspicionRecipientRow.reference).where(
-                SuspicionRecipientRow.suspicion_id == suspicion.id,
-                SuspicionRecipientRow.member_id == reader.member_id,
-            )
-        )
-    out = minimised_view(session, suspicion, reader, engine, purpose, envelope, own_reference=own)
+    own = own_reference(session, suspicion, reader.member_id)
+    out = minimised_view(
+        session, suspicion, reader, engine, purpose, envelope, own_reference=own, view=view
+    )
     if own is None:
         out.pop("own_reference", None)
     return out
+
+
+def own_reference(session: Session, suspicion: Suspicion, member_id: str) -> str | None:
+    """The member's own reference to a suspicion, never another member's.
+
+    The submitter's case reference for the submitter; for a recipient, the case reference it
+    attached when acknowledging, else the random reference the gateway gave it when sharing;
+    ``None`` for anyone else.
+    """
+    if suspicion.submitter_member == member_id:
+        return suspicion.case_reference
+    row = session.execute(
+        select(SuspicionRecipientRow.case_reference, SuspicionRecipientRow.reference).where(
+            SuspicionRecipientRow.suspicion_id == suspicion.id,
+            SuspicionRecipientRow.member_id == member_id,
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return row.case_reference or row.reference
 
 
 def declare_coverage(

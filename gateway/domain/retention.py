@@ -17,8 +17,11 @@ with its bundle category (DOMAIN.md §1, retention table):
    suspicion is deleted that long after it was closed; while it is open the action goes on.
 5. Acknowledged notifications older than ``acknowledged_notification_days`` are deleted.
 
-The run returns a :class:`PurgeReport` (counts and opaque ids, no personal data) that the
-caller journals as an event in the same transaction, and records it in ``retention_runs``.
+The run returns a :class:`PurgeReport` (counts and opaque ids, no personal data) and records it
+in ``retention_runs``. :func:`run_retention_journaled` (what ``vigie retention run`` and the
+server's periodic job call) also journals it, in the same transaction: an event
+``suspicions.retention`` naming the suspicions deleted or erased (DESIGN flow 6: the purge is
+itself journaled).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sqlalchemy.orm import Session
 from gateway.crypto import Envelope
 from gateway.domain._suspicion_exchange import enqueue_notification, retract
 from gateway.domain._suspicion_records import get_suspicion
+from gateway.store import AccessEvent, SqlAuditStore
 from gateway.store._suspicions import delete_suspicion_rows, erase_suspicion_payload
 from gateway.store._suspicions_models import (
     NotificationRow,
@@ -42,7 +46,16 @@ from gateway.store._suspicions_models import (
 )
 from policy import PolicyEngine
 
-__all__ = ["DEFAULT_ACKNOWLEDGED_NOTIFICATION_DAYS", "PurgeReport", "run_retention"]
+__all__ = [
+    "DEFAULT_ACKNOWLEDGED_NOTIFICATION_DAYS",
+    "RETENTION_METHOD",
+    "PurgeReport",
+    "run_retention",
+    "run_retention_journaled",
+]
+
+RETENTION_METHOD: Final = "suspicions.retention"
+"""The journal ``method`` of a retention run's event."""
 
 DEFAULT_ACKNOWLEDGED_NOTIFICATION_DAYS: Final = 30
 _CATEGORIES: Final = (
@@ -194,3 +207,57 @@ def run_retention(
     )
     session.flush()
     return report
+
+
+def run_retention_journaled(
+    session: Session,
+    engine: PolicyEngine,
+    envelope: Envelope,
+    now: datetime,
+    *,
+    principal: str = "vigie-retention",
+    acknowledged_notification_days: int = DEFAULT_ACKNOWLEDGED_NOTIFICATION_DAYS,
+) -> tuple[PurgeReport, int]:
+    """Run :func:`run_retention` and journal what it did, in the caller's transaction.
+
+    Steps:
+    1. apply the bundle's retention periods (:func:`run_retention`);
+    2. append one journal event ``suspicions.retention`` (decision allow, purpose
+       ``operations``): the retention categories that deleted or erased something as rule ids,
+       the bundle hash, and the opaque ids of the suspicions deleted or erased as its records
+       (no personal data: ids are random). Both commit together or not at all.
+
+    Returns:
+        The report and the journal sequence number of its event.
+
+    Raises:
+        ValueError: ``acknowledged_notification_days`` is negative.
+        EvaluationError: the bundle lacks a retention category (a broken bundle).
+    """
+    report = run_retention(
+        session,
+        engine,
+        envelope,
+        now,
+        acknowledged_notification_days=acknowledged_notification_days,
+    )  # 1
+    touched = sorted(set(report.deleted_ids) | set(report.erased))
+    categories = [c for c in _CATEGORIES if report.deleted[c]]
+    if report.erased and "not_relevant_or_cleared" not in categories:
+        categories.append("not_relevant_or_cleared")
+    seq = SqlAuditStore().append(
+        session,
+        AccessEvent(
+            time=now,
+            principal=principal,
+            method=RETENTION_METHOD,
+            purpose="operations",
+            decision="allow",
+            rule_ids=tuple(f"retention.{c}" for c in categories),
+            bundle_hash=engine.bundle_hash,
+            outcome="OK",
+            record_count=len(touched),
+            record_refs=tuple(f"suspicions/{i}" for i in touched),
+        ),
+    )  # 2
+    return report, seq

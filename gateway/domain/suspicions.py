@@ -27,6 +27,11 @@ from gateway.domain._suspicion_exchange import (
     resume_position,
     retract,
 )
+from gateway.domain._suspicion_levels import (
+    ALERT_LEVEL_ORDER,
+    suspicion_alert_level,
+    suspicion_expiry,
+)
 from gateway.domain._suspicion_model import (
     ERASED_STATUSES,
     FRAUD_TYPES,
@@ -41,6 +46,7 @@ from gateway.domain._suspicion_model import (
     SuspicionStatus,
     SuspicionSubject,
     Transition,
+    check_case_reference,
     new_opaque_id,
     parse_suspicion_draft,
     transition,
@@ -57,6 +63,7 @@ from gateway.domain._suspicion_records import (
     minimised_view,
     open_evidence,
     open_facts,
+    own_reference,
     relation_facts,
     suspicion_view,
     transition_suspicion,
@@ -65,6 +72,7 @@ from gateway.domain._suspicion_records import (
 )
 
 __all__ = [
+    "ALERT_LEVEL_ORDER",
     "DEFAULT_PAGE_SIZE",
     "DISTRIBUTION_ACTION",
     "ERASED_STATUSES",
@@ -88,6 +96,7 @@ __all__ = [
     "Transition",
     "acknowledge",
     "apply_transition",
+    "check_case_reference",
     "create_suspicion",
     "declare_coverage",
     "distribute",
@@ -99,10 +108,13 @@ __all__ = [
     "notifications_after",
     "open_evidence",
     "open_facts",
+    "own_reference",
     "parse_suspicion_draft",
     "relation_facts",
     "resume_position",
     "retract",
+    "suspicion_alert_level",
+    "suspicion_expiry",
     "suspicion_view",
     "transition",
     "transition_suspicion",

@@ -333,7 +333,11 @@ def insert_notification(
 
 
 def erase_suspicion_payload(session: Session, suspicion_id: str, now: datetime) -> None:
-    """Delete a suspicion's personal payload (subject, facts, evidence, acts, reasons, views)."""
+    """Delete a suspicion's personal payload (subject, facts, evidence, acts, reasons, views).
+
+    The recipients' attached case references go too; who received it and when stay (the
+    retractions and their acknowledgements must remain provable).
+    """
     session.execute(
         sa.update(SuspicionRow)
         .where(SuspicionRow.id == suspicion_id)
@@ -355,6 +359,11 @@ def erase_suspicion_payload(session: Session, suspicion_id: str, now: datetime) 
         sa.update(SuspicionTransitionRow)
         .where(SuspicionTransitionRow.suspicion_id == suspicion_id)
         .values(reason_sealed=None)
+    )
+    session.execute(
+        sa.update(SuspicionRecipientRow)
+        .where(SuspicionRecipientRow.suspicion_id == suspicion_id)
+        .values(case_reference=None)
     )
     session.execute(
         sa.update(NotificationRow)

@@ -1,11 +1,14 @@
-"""SQLAlchemy models of the suspicion exchange (migration ``0002_suspicions`` mirrors them).
+"""SQLAlchemy models of the suspicion exchange (migrations ``0002_suspicions`` and
+``0005_suspicion_references`` mirror them).
 
 - ``suspicions``: one row per suspicion. The beneficiary is the gateway's second-level
   pseudonym; facts and evidence references are sealed (AES-256-GCM, ``Sealed.to_text()``, key
   id in ``seal_key_id``). Payload columns become NULL when the person is cleared.
-- ``suspicion_transitions``: who moved it, when, why (reason sealed).
-- ``suspicion_recipients``: who received it, under which reference of its own, and the
-  retraction and its acknowledgement.
+- ``suspicion_transitions``: who moved it (member, kind, certificate principal), when, why
+  (reason sealed).
+- ``suspicion_recipients``: who received it, under which reference of its own (the gateway's,
+  then the case reference it attached on acknowledgement), and the retraction and its
+  acknowledgement.
 - ``notifications``: the members' outbox; ``sequence`` grows monotonically (members resume
   "after" the last one they processed); ``payload`` is the sealed minimised view.
 - ``member_coverage``: beneficiaries (pseudonyms) an AMC or AMO declared it covers.
@@ -82,6 +85,7 @@ class SuspicionTransitionRow(Base):
     actor_kind: Mapped[str] = mapped_column(String(3))
     reason_sealed: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
+    actor_principal: Mapped[str | None] = mapped_column(String(512), default=None)
 
 
 class SuspicionRecipientRow(Base):
@@ -94,6 +98,7 @@ class SuspicionRecipientRow(Base):
     shared_at: Mapped[datetime]
     retracted_at: Mapped[datetime | None]
     retraction_acknowledged_at: Mapped[datetime | None]
+    case_reference: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class NotificationRow(Base):
