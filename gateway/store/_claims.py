@@ -3,6 +3,10 @@
 - :class:`SqlClaimStore` / :class:`SqlClaimUnit`: insert lines idempotently (``ON CONFLICT DO
   NOTHING`` on ``(member_id, member_reference)`` with ``RETURNING``, one round trip per chunk),
   read a chunk's neighbourhood, record matches, raise/update/withdraw alerts.
+- :class:`SessionClaimStore`: the same port over a session someone else owns (the gateway's
+  call transaction, so that an upload and its journal event commit together); each unit is a
+  SAVEPOINT, so an all-or-nothing upload rolls back its lines and keeps the journal event.
+  Hooks see what each unit inserted and which alerts it changed (journal records, delivery).
 - :class:`SqlAlertStore`: what the alert service and the notification stream read (the caller's
   session, no commit here): a member's alerts, one alert, the undelivered outbox.
 
@@ -14,8 +18,10 @@ the same care event are serialised and cannot both miss each other. SQLite trans
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import secrets
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -34,11 +40,30 @@ from gateway.store._claims_models import AlertRow, ClaimLineRow
 from gateway.store._db import Database
 from gateway.store._history_sql import ProviderStatsCache, SqlClaimHistory, record_from_row
 
-__all__ = ["SqlAlertStore", "SqlClaimStore", "SqlClaimUnit", "StoredAlert"]
+__all__ = [
+    "ALERT_LEVELS",
+    "SessionClaimStore",
+    "SqlAlertStore",
+    "SqlClaimStore",
+    "SqlClaimUnit",
+    "StoredAlert",
+    "new_alert_id",
+]
 
 _CLAIMS = cast(sa.Table, ClaimLineRow.__table__)
 _ALERTS = cast(sa.Table, AlertRow.__table__)
 _LEVEL_RANK: dict[str, int] = {"none": 0, "low": 1, "medium": 2, "high": 3}
+ALERT_LEVELS: tuple[AlertLevel, ...] = ("none", "low", "medium", "high")
+InsertedHook = Callable[[Session, Sequence[StoredClaim]], None]
+ScoredHook = Callable[[Session, Sequence[int]], None]
+
+
+def new_alert_id() -> str:
+    """A random public alert id, ``al_`` and 26 base32 characters (128 random bits)."""
+    raw = base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
+    return f"al_{raw}"
+
+
 _LINE_COLUMNS = [
     _CLAIMS.c.beneficiary if f == "beneficiary_token" else _CLAIMS.c[f] for f in CLAIM_FIELDS
 ]
@@ -73,7 +98,7 @@ def _lock_key(beneficiary: str) -> int:
 def _reasons_json(reasons: Sequence[Reason]) -> list[dict[str, Any]]:
     return [
         {"code": r.code, "explanation": r.explanation, "strength": r.strength,
-         "contribution": r.contribution}
+         "contribution": r.contribution, "amc_data": r.amc_data}
         for r in reasons
     ]  # fmt: skip
 
@@ -81,10 +106,18 @@ def _reasons_json(reasons: Sequence[Reason]) -> list[dict[str, Any]]:
 class SqlClaimUnit:
     """One transaction of :class:`SqlClaimStore` (port: ``gateway.domain.ingestion.ClaimUnit``)."""
 
-    def __init__(self, session: Session, cache: ProviderStatsCache) -> None:
+    def __init__(
+        self,
+        session: Session,
+        cache: ProviderStatsCache,
+        *,
+        on_inserted: InsertedHook | None = None,
+        on_scored: ScoredHook | None = None,
+    ) -> None:
         self._session = session
         self._history = SqlClaimHistory(session, cache=cache)
         self._pg = session.get_bind().dialect.name == "postgresql"
+        self._on_inserted, self._on_scored = on_inserted, on_scored
 
     @property
     def history(self) -> ClaimHistory:
@@ -114,7 +147,10 @@ class SqlClaimUnit:
         ids: dict[str, int] = {ref: i for i, ref in result}
         by_ref = {line.member_reference: line for line in lines}
         stored = [StoredClaim(int(i), ClaimRecord(member, by_ref[ref])) for ref, i in ids.items()]
-        return sorted(stored, key=lambda c: c.id)
+        stored.sort(key=lambda c: c.id)
+        if self._on_inserted is not None:
+            self._on_inserted(self._session, stored)
+        return stored
 
     def lines_around(
         self, keys: Collection[tuple[str, Sector]], start: date, end: date
@@ -204,7 +240,7 @@ class SqlClaimUnit:
             }  # fmt: skip
             if old is None:
                 if alert:
-                    inserts.append({**values, "member_id": u.member,
+                    inserts.append({**values, "public_id": new_alert_id(), "member_id": u.member,
                                     "claim_line_id": u.claim_line_id, "created_at": now,
                                     "withdrawn_at": None})  # fmt: skip
             elif alert:
@@ -225,6 +261,8 @@ class SqlClaimUnit:
                     .values({k: sa.bindparam(k) for k in batch[0] if k != "alert_id"}),
                     batch,
                 )
+        if self._on_scored is not None and (inserts or changes or withdrawals):
+            self._on_scored(self._session, [u.claim_line_id for u in updates])
         return AlertCounts(len(inserts), len(changes), len(withdrawals))
 
 
@@ -261,12 +299,67 @@ class SqlClaimStore:
             yield SqlClaimHistory(session, cache=self.stats_cache)
 
 
+class SessionClaimStore:
+    """:class:`~gateway.domain.ingestion.ClaimStore` inside a transaction the caller owns.
+
+    Set :attr:`session` before each use (the gateway sets it at the start of the call's write
+    transaction and clears it after). Each :meth:`unit` is a SAVEPOINT of that transaction:
+    left normally it is released (the caller's commit makes it durable), left by an exception
+    it is rolled back alone, so the caller may still commit its journal event.
+
+    Args:
+        stats_cache: provider statistics shared by every unit and check (one per process).
+        on_inserted: called with the lines each ``insert_new`` stored (new ones only).
+        on_scored: called with the claim line ids whose alerts a ``save_scores`` changed.
+    """
+
+    def __init__(
+        self,
+        *,
+        stats_cache: ProviderStatsCache | None = None,
+        on_inserted: InsertedHook | None = None,
+        on_scored: ScoredHook | None = None,
+    ) -> None:
+        self.stats_cache = stats_cache if stats_cache is not None else ProviderStatsCache()
+        self.session: Session | None = None
+        self._on_inserted, self._on_scored = on_inserted, on_scored
+
+    def _current(self) -> Session:
+        if self.session is None:
+            raise RuntimeError("SessionClaimStore used outside its caller's transaction")
+        return self.session
+
+    @contextmanager
+    def unit(self) -> Iterator[SqlClaimUnit]:
+        """A SAVEPOINT of the caller's transaction (rolled back alone on any exception)."""
+        session = self._current()
+        with session.begin_nested():
+            yield SqlClaimUnit(
+                session,
+                self.stats_cache,
+                on_inserted=self._on_inserted,
+                on_scored=self._on_scored,
+            )
+
+    @contextmanager
+    def reading(self) -> Iterator[ClaimHistory]:
+        """The scoring history as the caller's transaction sees it."""
+        yield SqlClaimHistory(self._current(), cache=self.stats_cache)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredAlert:
-    """An alert as its member sees it: about its own line, by its own reference."""
+    """An alert as its member sees it: about its own line, by its own reference.
+
+    ``side`` and ``beneficiary`` (the second-level pseudonym) are the line's, for the policy's
+    attributes and the journal's subjects; they are not alert fields a member receives.
+    """
 
     id: int
+    public_id: str
     member: MemberId
+    side: str
+    beneficiary: str
     member_reference: str
     sector: str
     care_date: date
@@ -281,6 +374,16 @@ class StoredAlert:
     withdrawn_at: datetime | None
     delivered: bool
 
+    @property
+    def name(self) -> str:
+        """The alert's resource name, ``alerts/{public_id}``."""
+        return f"alerts/{self.public_id}"
+
+    @property
+    def derived_from_amc_data(self) -> bool:
+        """Whether the score used data an AMC uploaded (the policy's ``Alert`` attribute)."""
+        return self.side == "AMC" or any(r.amc_data for r in self.reasons)
+
 
 class SqlAlertStore:
     """Reads of the ``alerts`` table in the caller's session (no commit here)."""
@@ -289,18 +392,21 @@ class SqlAlertStore:
     def _query() -> sa.Select[Any]:
         a, c = _ALERTS.c, _CLAIMS.c
         return sa.select(
-            a.id, a.member_id, c.member_reference, c.sector, c.care_date, a.score, a.level,
-            a.reasons, a.ruleset_version, a.ruleset_hash, a.amount_at_stake_cents,
-            a.created_at, a.updated_at, a.withdrawn_at, a.delivered,
+            a.id, a.public_id, a.member_id, c.side, c.beneficiary, c.member_reference, c.sector,
+            c.care_date, a.score, a.level, a.reasons, a.ruleset_version, a.ruleset_hash,
+            a.amount_at_stake_cents, a.created_at, a.updated_at, a.withdrawn_at, a.delivered,
         ).select_from(_ALERTS.join(_CLAIMS, c.id == a.claim_line_id))  # fmt: skip
 
     @staticmethod
     def _alert(r: sa.Row[Any]) -> StoredAlert:
         reasons = tuple(
-            Reason(x["code"], x["explanation"], x["strength"], x["contribution"]) for x in r.reasons
-        )
+            Reason(x["code"], x["explanation"], x["strength"], x["contribution"],
+                   bool(x.get("amc_data", False)))
+            for x in r.reasons
+        )  # fmt: skip
         return StoredAlert(
-            id=int(r.id), member=MemberId(r.member_id), member_reference=r.member_reference,
+            id=int(r.id), public_id=r.public_id, member=MemberId(r.member_id), side=r.side,
+            beneficiary=r.beneficiary, member_reference=r.member_reference,
             sector=r.sector, care_date=r.care_date, score=r.score, level=r.level,
             reasons=reasons, ruleset_version=r.ruleset_version, ruleset_hash=r.ruleset_hash,
             amount_at_stake_cents=r.amount_at_stake_cents,
@@ -318,8 +424,13 @@ class SqlAlertStore:
         sector: str | None = None,
         min_level: AlertLevel = "low",
         include_withdrawn: bool = False,
+        created_from: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> list[StoredAlert]:
-        """The member's alerts, newest first (page with ``before_id`` = last id seen)."""
+        """The member's alerts, newest first (page with ``before_id`` = last id seen).
+
+        ``created_from`` is inclusive, ``created_before`` exclusive (``google.type.Interval``).
+        """
         a, c = _ALERTS.c, _CLAIMS.c
         levels = [lv for lv, rank in _LEVEL_RANK.items() if rank >= _LEVEL_RANK[min_level]]
         q = self._query().where(a.member_id == member, a.level.in_(levels))
@@ -327,6 +438,10 @@ class SqlAlertStore:
             q = q.where(a.id < before_id)
         if sector is not None:
             q = q.where(c.sector == sector)
+        if created_from is not None:
+            q = q.where(a.created_at >= created_from)
+        if created_before is not None:
+            q = q.where(a.created_at < created_before)
         if not include_withdrawn:
             q = q.where(a.withdrawn_at.is_(None))
         return [self._alert(r) for r in session.execute(q.order_by(a.id.desc()).limit(limit))]
@@ -337,6 +452,28 @@ class SqlAlertStore:
         row = session.execute(self._query().where(a.id == alert_id, a.member_id == member))
         found = row.first()
         return self._alert(found) if found is not None else None
+
+    def by_public_id(
+        self, session: Session, member: MemberId, public_id: str
+    ) -> StoredAlert | None:
+        """One alert of ``member`` by public id; ``None`` when absent *or another member's*."""
+        a = _ALERTS.c
+        row = session.execute(
+            self._query().where(a.public_id == public_id, a.member_id == member)
+        ).first()
+        return self._alert(row) if row is not None else None
+
+    def pending_for_lines(
+        self, session: Session, claim_line_ids: Sequence[int]
+    ) -> list[StoredAlert]:
+        """Undelivered alerts (raised, changed or withdrawn) of these lines, oldest first."""
+        if not claim_line_ids:
+            return []
+        a = _ALERTS.c
+        q = self._query().where(
+            a.delivered.is_(False), a.claim_line_id.in_(sorted(set(claim_line_ids)))
+        )
+        return [self._alert(r) for r in session.execute(q.order_by(a.id))]
 
     def undelivered(self, session: Session, *, limit: int = 500) -> list[StoredAlert]:
         """The outbox: raised, changed or withdrawn alerts not yet delivered, oldest first."""

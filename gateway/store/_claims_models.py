@@ -7,7 +7,8 @@
   line points at its first AMC counterpart; every AMC counterpart points at the AMO line).
 - ``alerts``: the latest score of one claim line, for the member that uploaded it (at most one
   alert per line; re-scoring updates it, or withdraws it when the score falls below the
-  threshold). ``delivered`` is the outbox flag of the notification stream.
+  threshold). ``delivered`` is the outbox flag of the notification stream. ``public_id`` is the
+  random id of its resource name ``alerts/{public_id}`` (migration ``0005_claims_alert_names``).
 - ``provider_peer_stats``: peer distributions of provider metrics per (level, sector, window,
   minimum items), computed lazily and shared by every gateway replica until their TTL expires.
 """
@@ -92,6 +93,7 @@ class AlertRow(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(String(40))
     member_id: Mapped[str] = mapped_column(String(64))
     claim_line_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("claim_lines.id"), unique=True)
     score: Mapped[int] = mapped_column(SmallInteger)
@@ -145,3 +147,4 @@ Index(
 )
 Index("ix_alerts_member_id_created_at", AlertRow.member_id, AlertRow.created_at, AlertRow.id)
 Index("ix_alerts_delivered_id", AlertRow.delivered, AlertRow.id)
+Index("ix_alerts_public_id", AlertRow.public_id, unique=True)

@@ -184,7 +184,7 @@ def test_double_billing_explanation_never_names_the_other_amc() -> None:
     hist = InMemoryHistory([target, other, rec(CPAM)])
     score = score_claim(target.line, hist, RULESET, TODAY, member=MUT_A)
     (reason,) = [r for r in score.reasons if r.code == "DOUBLE_BILLING_AMC"]
-    assert reason.explanation == "Same item also claimed from 1 other complementary insurer(s)"
+    assert reason.explanation == "Same item also claimed from another complementary insurer"
     for r in score.reasons:
         for secret in (MUT_B, "SECRET-REF", "SECRET-DRE"):
             assert secret not in r.explanation and secret not in r.code

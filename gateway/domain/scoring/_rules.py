@@ -1,9 +1,20 @@
 """The rules of the shared scoring: each looks at one line and its history and may yield a finding.
 
 A finding is a reason code, a short English explanation (no identity, amount or date of anyone
-else's claim: at most a count) and an evidence strength in [0, 1]. Rules read only the rule set
-and the :class:`~gateway.domain.ClaimHistory`; they never decide, they point (GDPR art. 22).
-Benefit figures: DOMAIN.md §3, carried by the rule set.
+else's claim) and an evidence strength in [0, 1]. Rules read only the rule set and the
+:class:`~gateway.domain.ClaimHistory`; they never decide, they point (GDPR art. 22). Benefit
+figures: DOMAIN.md §3, carried by the rule set.
+
+What a rule may see of other members' lines (DESIGN invariant "an AMC never learns which AMC
+holds a claim, nor that another AMC's line exists"):
+
+1. an AMC's line is judged on its own lines and the AMO side only (``Context.others``); the
+   lines of other AMCs reach one rule, the cross-AMC duplicate (``Context.everyone``), and only
+   as "at least one", never a count, a date or an amount. Without this, a renewal, a missing
+   follow-up or even a rule that does *not* fire would tell an AMC what another AMC holds;
+2. an AMO's line is judged on everything, and a finding built from an AMC line says so
+   (``Finding.amc_data``): the policy bundles forbid automated alerts derived from AMC data to
+   an AMO (rule ``common-no-amc-data-in-amo-alerts``, CSS L.114-9).
 """
 
 from __future__ import annotations
@@ -51,17 +62,24 @@ class Finding:
     weight: float
     strength: float
     explanation: str
+    amc_data: bool = False
+    """The finding was built from a line an AMC uploaded (other than the scored line)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What every rule reads: the line, its owner, the history slice, the rule set, today."""
+    """What every rule reads: the line, its owner, the history slice, the rule set, today.
+
+    ``others``: the beneficiary's lines the holder's rules may use (see the module docstring);
+    ``everyone``: every member's lines, for the cross-AMC duplicate only.
+    """
 
     record: ClaimRecord
     others: Sequence[ClaimRecord]
     history: ClaimHistory
     ruleset: RuleSet
     today: date
+    everyone: Sequence[ClaimRecord] = ()
 
     @property
     def line(self) -> ClaimLine:
@@ -111,7 +129,7 @@ def _phantom_and_amounts(ctx: Context) -> Iterator[Finding]:
             f"beneficiary, provider and item within {window} days",
         )
     mismatch = rules.amount_mismatch
-    strength, text = 0.0, ""
+    strength, text, amc_data = 0.0, "", False
     if line.side == "AMC" and line.amc_paid_cents > line.amount_billed_cents:
         strength, text = 1.0, "AMC payment exceeds the amount billed"
     if counterparts:
@@ -124,11 +142,13 @@ def _phantom_and_amounts(ctx: Context) -> Iterator[Finding]:
             s = min(1.0, 0.5 + rel)
             if s > strength:
                 strength, text = s, "Amount billed differs between the AMO and AMC sides"
+                amc_data = line.side == "AMO"
         paid = amo.amo_paid_cents + amc.amc_paid_cents
         if paid > amo.amount_billed_cents + mismatch.tolerance_cents:
             strength, text = 1.0, "AMO and AMC payments together exceed the amount billed"
+            amc_data = line.side == "AMO"
     if strength > 0:
-        yield Finding(mismatch.code, mismatch.weight, strength, text)
+        yield Finding(mismatch.code, mismatch.weight, strength, text, amc_data)
 
 
 def _early_renewal(ctx: Context) -> Iterator[Finding]:
@@ -155,6 +175,7 @@ def _early_renewal(ctx: Context) -> Iterator[Finding]:
         f"Renewed about {months} month(s) after a previous equipment for the same "
         f"{'tooth' if line.tooth else 'eye/ear' if line.laterality else 'item'}; "
         f"minimum {band.months} months at this age",
+        prev.line.side == "AMC" and prev.member != ctx.record.member,
     )
 
 
@@ -208,14 +229,15 @@ def _price_cap(ctx: Context) -> Iterator[Finding]:
 
 def _double_billing(ctx: Context) -> Iterator[Finding]:
     rule, window = ctx.ruleset.rules.double_billing_amc, ctx.ruleset.matching_window_days
+    n = cross_amc_count(ctx.record, ctx.everyone, window_days=window)
     if ctx.line.side == "AMC":
-        n = cross_amc_count(ctx.record, ctx.others, window_days=window)
-        text = f"Same item also claimed from {n} other complementary insurer(s)"
+        # "At least one other": neither which AMC nor how many (module docstring, step 1).
+        text = "Same item also claimed from another complementary insurer"
     else:
-        n = cross_amc_count(ctx.record, ctx.others, window_days=window) - 1
+        n -= 1
         text = f"Same item claimed from {n + 1} complementary insurers"
     if n >= 1:
-        yield Finding(rule.code, rule.weight, 1.0, text)
+        yield Finding(rule.code, rule.weight, 1.0, text, amc_data=True)
 
 
 def _duplicate(ctx: Context) -> Iterator[Finding]:

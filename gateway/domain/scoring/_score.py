@@ -47,12 +47,17 @@ _H = 10000  # harm quantum (ten-thousandths)
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Why a score is what it is: reason code, English explanation, strength, score points."""
+    """Why a score is what it is: reason code, English explanation, strength, score points.
+
+    ``amc_data``: the reason was built from a line an AMC uploaded (policy attribute
+    ``derived_from_amc_data`` of an AMO's alert).
+    """
 
     code: str
     explanation: str
     strength: float
     contribution: int
+    amc_data: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,10 @@ class Score:
     ruleset_version: str
     ruleset_hash: str
     amount_at_stake_cents: int
+
+    def derived_from_amc_data(self, side: str) -> bool:
+        """Whether the score of a line of ``side`` used data an AMC uploaded (policy attribute)."""
+        return side == "AMC" or any(r.amc_data for r in self.reasons)
 
 
 def _quantise(evidence: float) -> int:
@@ -134,7 +143,9 @@ def score_claim(
 
     The score ranks claims for agents by evidence and potential financial harm; it is not a
     decision and triggers none (GDPR art. 22). The line may or may not already be stored: the
-    stored copy (same member and member reference) is ignored.
+    stored copy (same member and member reference) is ignored. An AMC's line is judged on the
+    AMC's own lines and the AMO side; other AMCs' lines only tell whether the same item was
+    claimed elsewhere (see :mod:`gateway.domain.scoring._rules`).
 
     Args:
         line: the line to score (uploaded or sent for the pre-payment check).
@@ -152,17 +163,20 @@ def score_claim(
     record = ClaimRecord(member, line)
     start, end = history_span(line, ruleset)
     ref = line.member_reference
-    others = [
+    everyone = [
         r
         for r in history.beneficiary_lines(line.beneficiary_token, line.sector, start, end)
         if not (r.member == member and r.line.member_reference == ref)
     ]
-    findings = evaluate_rules(Context(record, others, history, ruleset, today))
+    visible = everyone
+    if line.side == "AMC":  # own lines and the AMO side only (rules module docstring, step 1)
+        visible = [r for r in everyone if r.member == member or r.line.side == "AMO"]
+    findings = evaluate_rules(Context(record, visible, history, ruleset, today, everyone))
     evidence = [f.weight * f.strength for f in findings]
     stake = amount_at_stake(line)
     score = combine(evidence, stake, ruleset.harm)
     reasons = [
-        Reason(f.code, f.explanation, round(f.strength, 3), c)
+        Reason(f.code, f.explanation, round(f.strength, 3), c, f.amc_data)
         for f, c in zip(findings, _shares(score, evidence), strict=True)
     ]
     reasons.sort(key=lambda r: (-r.contribution, -r.strength, r.code))
