@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 
@@ -84,7 +84,7 @@ class ClientBase:
         self._claims = claims_pb2_grpc.ClaimServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._journal = journal_pb2_grpc.JournalServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
-    async def __aenter__(self) -> ClientBase:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

@@ -97,6 +97,7 @@ class UploadProgress:
     lines_accepted: int
     lines_rejected: int
     lines_duplicate: int
+    lines_refused_locally: int
     new_rejections: tuple[LineRejection, ...]
     final: bool
 
@@ -105,7 +106,8 @@ class UploadProgress:
 class UploadResult:
     """How an upload ended.
 
-    ``lines_rejected`` counts the gateway's refusals and the SDK's local ones; ``rejections``
+    ``lines_rejected`` counts the gateway's refusals and the SDK's local ones
+    (``lines_refused_locally``, never sent); ``rejections``
     keeps the first ``max_rejections_kept`` of them (``rejections_truncated`` says if more).
     """
 
@@ -116,6 +118,7 @@ class UploadResult:
     lines_accepted: int
     lines_rejected: int
     lines_duplicate: int
+    lines_refused_locally: int
     rejections: tuple[LineRejection, ...]
     rejections_truncated: bool
     attempts: int
@@ -248,6 +251,7 @@ class Uploader:
             lines_accepted=last.lines_accepted,
             lines_rejected=last.lines_rejected + state.local_rejected,
             lines_duplicate=last.lines_duplicate,
+            lines_refused_locally=state.local_rejected,
             new_rejections=new,
             final=final,
         )
@@ -393,6 +397,7 @@ class Uploader:
                 lines_accepted=0,
                 lines_rejected=(last.lines_rejected if last else 0) + state.local_rejected,
                 lines_duplicate=0,
+                lines_refused_locally=state.local_rejected,
                 rejections=tuple(state.rejections),
                 rejections_truncated=state.truncated,
                 attempts=state.number,
@@ -411,6 +416,7 @@ class Uploader:
             lines_accepted=last.lines_accepted,
             lines_rejected=last.lines_rejected + state.local_rejected,
             lines_duplicate=last.lines_duplicate,
+            lines_refused_locally=state.local_rejected,
             rejections=tuple(state.rejections),
             rejections_truncated=state.truncated,
             attempts=state.number,
