@@ -119,8 +119,10 @@ def test_unreachable_gateway_exits_3(
 ) -> None:
     address = f"127.0.0.1:{_free_port()}"  # nothing listens there
     code = main(
-        ["upload", str(claims_file), "--side", "AMC", "--address", address, "--no-progress"]
-        + _tls(pki_dir)
+        [
+            *("upload", str(claims_file), "--side", "AMC", "--address", address),
+            *("--no-progress", *_tls(pki_dir)),
+        ]
     )
     assert code == 3
     assert f"gateway unreachable at {address}" in capsys.readouterr().err
