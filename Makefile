@@ -27,6 +27,7 @@ $(PROTO_STAMP): $(STAMP) $(PROTOS) scripts/gen_proto.py
 proto: $(PROTO_STAMP)  ## generate the gRPC stubs from proto/
 
 test: $(PROTO_STAMP)  ## run the whole test suite (SQLite and PostgreSQL)
+	@sh scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: $(PROTO_STAMP)  ## run the end-to-end demo on the embedded default (SQLite, dev PKI)
