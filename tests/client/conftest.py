@@ -74,6 +74,9 @@ class Sdk:
         return client
 
 
+SdkFactory = Callable[..., Awaitable[Sdk]]
+
+
 @pytest.fixture
 def members_key(tmp_path: Path) -> Path:
     path = tmp_path / "members.key"
@@ -103,7 +106,7 @@ async def sdk_factory(
 
 
 @pytest.fixture
-async def sdk(sdk_factory: Callable[..., Awaitable[Sdk]]) -> Sdk:
+async def sdk(sdk_factory: SdkFactory) -> Sdk:
     return await sdk_factory()
 
 
