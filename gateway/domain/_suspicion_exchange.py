@@ -58,6 +58,7 @@ __all__ = [
     "apply_transition",
     "distribute",
     "enqueue_notification",
+    "notification_of",
     "notifications_after",
     "resume_position",
     "retract",
@@ -378,6 +379,22 @@ def acknowledge(
         if recipient is not None and recipient.retraction_acknowledged_at is None:
             recipient.retraction_acknowledged_at = now
     session.flush()
+    return _notification(row, None)
+
+
+def notification_of(session: Session, member_id: str, sequence: int) -> Notification:
+    """One notification of ``member_id``'s own feed, without its payload.
+
+    Raises:
+        NotFoundError: no such notification for this member (another member's is not found).
+    """
+    row = session.scalars(
+        sa.select(NotificationRow).where(
+            NotificationRow.sequence == sequence, NotificationRow.member_id == member_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError("notification not found", reason="NOTIFICATION_NOT_FOUND")
     return _notification(row, None)
 
 

@@ -540,6 +540,14 @@ def minimised_view(
         and suspicion.submitter_member != reader.member_id
     ):
         out.pop("submitter_member", None)
+    if reader.kind == "AMC" and "transitions" in out:
+        # Same invariant for the lifecycle: another AMC's moves keep their status and time only.
+        out["transitions"] = [
+            t
+            if t["actor_kind"] != "AMC" or t["actor_member"] == reader.member_id
+            else {**t, "actor_member": None, "actor_principal": None, "reason": None}
+            for t in out["transitions"]
+        ]
     return out
 
 
@@ -587,7 +595,8 @@ def own_reference(session: Session, suspicion: Suspicion, member_id: str) -> str
     ).one_or_none()
     if row is None:
         return None
-    return row.case_reference or row.reference
+    attached: str | None = row.case_reference
+    return attached or str(row.reference)
 
 
 def declare_coverage(

@@ -45,6 +45,7 @@ __all__ = [
     "erase_suspicion_payload",
     "insert_notification",
     "lock_member_stream",
+    "member_claim_references",
     "member_covers",
     "member_paid",
     "paying_members",
@@ -62,6 +63,7 @@ class ClaimLinesSpec:
     rpps: tuple[str, ...] = ("provider_rpps",)
     am_number: tuple[str, ...] = ("provider_am_number",)
     finess: tuple[str, ...] = ("provider_finess",)
+    reference: tuple[str, ...] = ("member_reference",)
 
 
 CLAIM_LINES: Final = ClaimLinesSpec()
@@ -86,6 +88,7 @@ class ClaimColumns:
     member: sa.ColumnClause[Any]
     beneficiary: sa.ColumnClause[Any] | None
     providers: dict[str, sa.ColumnClause[Any]]
+    reference: sa.ColumnClause[Any] | None = None
 
 
 _known_claim_tables: weakref.WeakKeyDictionary[sa.Engine, dict[ClaimLinesSpec, ClaimColumns]] = (
@@ -122,6 +125,7 @@ def claim_lines_table(session: Session, spec: ClaimLinesSpec | None = None) -> C
         "rpps": pick(spec.rpps),
         "am_number": pick(spec.am_number),
         "finess": pick(spec.finess),
+        "reference": pick(spec.reference),
     }
     columns: list[sa.ColumnClause[Any]] = [sa.column(member)] + [
         sa.column(n) for n in chosen.values() if n
@@ -136,6 +140,7 @@ def claim_lines_table(session: Session, spec: ClaimLinesSpec | None = None) -> C
             for level in ("rpps", "am_number", "finess")
             if (name := chosen[level]) is not None
         },
+        reference=table.c[chosen["reference"]] if chosen["reference"] else None,
     )
     known[spec] = found
     return found
@@ -219,6 +224,42 @@ def member_paid(session: Session, member_id: str, provider: ProviderIds) -> bool
         return False
     query = sa.select(sa.literal(1)).select_from(claims.table)
     return session.scalar(query.where(claims.member == member_id, clause).limit(1)) is not None
+
+
+def member_claim_references(
+    session: Session,
+    member_id: str,
+    beneficiary: str | None,
+    provider: ProviderIds,
+    *,
+    limit: int = 100,
+) -> list[str]:
+    """``member_id``'s own claim line references a suspicion concerns, sorted (at most ``limit``).
+
+    A line is concerned when it names the subject: the beneficiary and the provider when the
+    suspicion names both, else the one it names. Only the member's own lines are read, so the
+    answer never names another member's claims. Empty while the claim-lines table (or its
+    reference column) does not exist.
+    """
+    claims = claim_lines_table(session)
+    if claims is None or claims.reference is None:
+        return []
+    terms: list[sa.ColumnElement[bool]] = []
+    if beneficiary and claims.beneficiary is not None:
+        terms.append(claims.beneficiary == beneficiary)
+    clause = _provider_clause(claims, provider)
+    if clause is not None:
+        terms.append(clause)
+    if not terms:
+        return []
+    query = (
+        sa.select(claims.reference)
+        .where(claims.member == member_id, *terms)
+        .distinct()
+        .order_by(claims.reference)
+        .limit(limit)
+    )
+    return [str(r) for r in session.scalars(query)]
 
 
 def _related_clause(session: Session, member_id: str) -> sa.ColumnElement[bool]:

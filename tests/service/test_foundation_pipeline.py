@@ -124,17 +124,17 @@ async def test_list_members_pages_with_tokens_bound_to_filters(real_policy_env: 
     assert field_violations(e.value)[0][0] == "page_token"
 
 
-async def test_unimplemented_method_is_still_authenticated_decided_and_journaled(
+async def test_method_allowed_by_a_test_hook_is_still_authenticated_decided_and_journaled(
     gateway_factory: GatewayFactory,
 ) -> None:
+    # (ListSuspicions answered UNIMPLEMENTED before issue 4; it now lists, here nothing.)
     env: GatewayEnv = await gateway_factory(policy=AllowList({("*", "ListSuspicions", "control")}))
     stub = suspicions_pb2_grpc.SuspicionServiceStub(env.channel("cpam-75"))
-    with pytest.raises(grpc.aio.AioRpcError) as e:
-        await stub.ListSuspicions(
-            suspicions_pb2.ListSuspicionsRequest(purpose=common_pb2.PURPOSE_CONTROL)
-        )
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert [(ev["decision"], ev["outcome"]) for ev in journal(env)] == [("allow", "UNIMPLEMENTED")]
+    reply = await stub.ListSuspicions(
+        suspicions_pb2.ListSuspicionsRequest(purpose=common_pb2.PURPOSE_CONTROL)
+    )
+    assert list(reply.suspicions) == [] and reply.next_page_token == ""
+    assert [(ev["decision"], ev["outcome"]) for ev in journal(env)] == [("allow", "OK")]
 
 
 # -- mutual TLS refusals ---------------------------------------------------------------------------
