@@ -92,6 +92,11 @@ def _print_result(report: Any, error: str | None) -> None:
     else:
         span = "a filtered selection (deletions elsewhere are not visible from it)"
     print(f"  events: {report.events_verified} included in the signed tree; {span}")
+    if report.events_withheld:
+        print(
+            f"  withheld: {report.events_withheld} more leaf hash(es) included, their events "
+            "not disclosed to this reader"
+        )
     print(
         f"  personal fields: {report.personal_revealed} revealed and matching their "
         f"commitments, {report.personal_absent} erased or withheld"

@@ -9,7 +9,8 @@
   retention can erase them while every proof still verifies.
 - C2SP signed notes and tlog-checkpoints with Ed25519 only: :func:`sign_checkpoint`,
   :func:`verify_checkpoint`, :func:`vkey_for`, :func:`parse_vkey`.
-- Export bundles: :func:`build_bundle`, and the offline verifier
+- Export bundles: :func:`build_bundle` (events, or :class:`WithheldLeaf` hashes for events a
+  reader may not see), and the offline verifier
   :func:`gateway.journal.verify.verify_bundle`.
 
 Design: ``docs/adr/0003-journal-merkle-checkpoints.md``.
@@ -40,7 +41,7 @@ from gateway.journal._errors import (
     NoteError,
     ProofError,
 )
-from gateway.journal._export import ExportEvent, build_bundle
+from gateway.journal._export import ExportEvent, WithheldLeaf, build_bundle
 from gateway.journal._merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -88,6 +89,7 @@ __all__ = [
     "PersonalFields",
     "ProofError",
     "VerificationReport",
+    "WithheldLeaf",
     "build_bundle",
     "commit_personal",
     "consistency_proof_of",

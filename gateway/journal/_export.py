@@ -20,7 +20,7 @@ from gateway.journal._note import NoteVerifier, open_note, parse_vkey
 from gateway.journal._tree import MerkleTree
 from gateway.journal.verify import BUNDLE_FORMAT
 
-__all__ = ["ExportEvent", "build_bundle"]
+__all__ = ["ExportEvent", "WithheldLeaf", "build_bundle"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,14 @@ class ExportEvent:
     salt: bytes | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WithheldLeaf:
+    """A leaf whose event this reader may not see: exported as its hash and proof only."""
+
+    leaf_index: int
+    leaf_hash: bytes
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -42,7 +50,7 @@ def build_bundle(
     vkey: str,
     checkpoint: bytes,
     tree: MerkleTree,
-    events: Sequence[ExportEvent],
+    events: Sequence[ExportEvent | WithheldLeaf],
     *,
     earlier_checkpoint: bytes | None = None,
     complete_range: tuple[int, int] | None = None,
@@ -53,7 +61,8 @@ def build_bundle(
         vkey: the journal's verifier key (string form).
         checkpoint: the signed checkpoint the proofs are computed against.
         tree: the journal tree, integrated to at least the checkpoint's size.
-        events: the events to export, sorted by leaf index.
+        events: the events to export, sorted by leaf index; a :class:`WithheldLeaf` stands
+            for an event the reader may not see (hash and proof only).
         earlier_checkpoint: an earlier signed checkpoint to prove consistency from.
         complete_range: ``(start, end)`` when ``events`` are every leaf of that range.
 
@@ -67,6 +76,17 @@ def build_bundle(
     head = parse_checkpoint_text(open_note(checkpoint, verifier))
     items: list[dict[str, Any]] = []
     for item in events:
+        if isinstance(item, WithheldLeaf):
+            items.append(
+                {
+                    "leaf_index": item.leaf_index,
+                    "withheld_leaf_hash": _b64(item.leaf_hash),
+                    "inclusion_proof": [
+                        _b64(h) for h in tree.inclusion_proof(item.leaf_index, head.size)
+                    ],
+                }
+            )
+            continue
         if (item.personal is None) != (item.salt is None):
             raise InvalidArgumentError.for_field("personal", "fields and salt go together")
         personal = None

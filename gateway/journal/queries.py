@@ -24,7 +24,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -34,8 +34,9 @@ from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.orm import Session
 
 from gateway.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from gateway.journal._canonical import JournalEvent, PersonalFields
-from gateway.journal._export import ExportEvent, build_bundle
+from gateway.journal._canonical import JournalEvent, PersonalFields, leaf_entry
+from gateway.journal._export import ExportEvent, WithheldLeaf, build_bundle
+from gateway.journal._merkle import leaf_hash
 from gateway.journal._sql import (
     JournalNodeRow,
     JournalSubjectRow,
@@ -55,6 +56,8 @@ from gateway.store._models import JournalEventRow, JournalPersonalRow
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
+    "Disclose",
+    "Disclosure",
     "EventFilter",
     "EventPage",
     "JournalRecord",
@@ -62,6 +65,7 @@ __all__ = [
     "by_person",
     "checkpoint_at",
     "consistency_proof",
+    "events_after",
     "export_bundle",
     "inclusion_proof",
     "latest_checkpoint",
@@ -74,6 +78,13 @@ MAX_PAGE_SIZE: Final = 1000
 _TOKEN_VERSION: Final = 1
 _Sel = TypeVar("_Sel", bound="Select[*tuple[Any, ...]]")
 _BAD_RULE_CHARS = re.compile(r'["\\\x00-\x1f]')
+_DISCLOSE_CHUNK: Final = 500
+
+Disclosure = Literal["withheld", "event", "personal"]
+"""What an export shows of one event: its leaf hash only, the event, or also its personal
+fields (with their salt)."""
+Disclose = Callable[[Sequence["JournalRecord"]], Sequence[Disclosure]]
+"""Decides, for a batch of records (personal fields read), what the reader may see of each."""
 
 
 def _as_tuple(value: Any) -> Any:
@@ -243,6 +254,36 @@ def list_events(
     return EventPage(records, token)
 
 
+def events_after(
+    session: Session,
+    filters: EventFilter | None = None,
+    *,
+    after: int = 0,
+    limit: int = DEFAULT_PAGE_SIZE,
+    reveal_personal: bool = True,
+) -> list[JournalRecord]:
+    """At most ``limit`` events matching ``filters`` with ``seq > after``, by ``seq``.
+
+    The position-based form of :func:`list_events`, for callers that issue their own page
+    tokens (the gateway's signed AIP-158 tokens) or that filter further (object-level policy).
+
+    Raises:
+        InvalidArgumentError: ``after`` or ``limit`` is negative.
+        JournalIntegrityError: a stored row is not a valid journal event.
+    """
+    if after < 0 or limit < 0:
+        raise InvalidArgumentError.for_field("page_token", "position must be >= 0")
+    stmt = (
+        select(JournalEventRow, JournalPersonalRow)
+        .outerjoin(JournalPersonalRow, JournalPersonalRow.seq == JournalEventRow.seq)
+        .where(JournalEventRow.seq > after)
+        .order_by(JournalEventRow.seq)
+        .limit(limit)
+    )
+    rows = session.execute(_where(stmt, filters or EventFilter())).all()
+    return [_record(e, p, reveal_personal) for e, p in rows]
+
+
 def by_person(
     session: Session, pseudonyms: Sequence[str], *, reveal_personal: bool = True
 ) -> list[JournalRecord]:
@@ -324,11 +365,15 @@ def export_bundle(
     filters: EventFilter | None = None,
     earlier_checkpoint: bytes | None = None,
     reveal_personal: bool = True,
+    disclose: Disclose | None = None,
 ) -> dict[str, Any]:
     """A ``vigie/journal-bundle/v1`` document of the events in leaves ``[from_size, head)``.
 
     Proofs are computed against the latest checkpoint. Without ``filters`` the bundle claims
-    the complete range, so a deleted event shows up as a gap when verified.
+    the complete range, so a deleted event shows up as a gap when verified. With ``disclose``
+    the events the reader may not see become withheld leaves (hash and proof, recomputed from
+    the stored row so that a tampered hidden row still fails verification): the range stays
+    complete.
 
     Args:
         session: an open session.
@@ -336,7 +381,9 @@ def export_bundle(
         from_size: first leaf index to export.
         filters: export only matching events (the bundle then claims no complete range).
         earlier_checkpoint: a signed checkpoint the officer kept, to prove consistency from.
-        reveal_personal: include personal fields with their salts where not yet erased.
+        reveal_personal: include personal fields with their salts where not yet erased (and
+            where ``disclose`` allows).
+        disclose: what the reader may see of each event (default: everything).
 
     Raises:
         FailedPreconditionError: the journal has no checkpoint yet.
@@ -358,17 +405,30 @@ def export_bundle(
         .where(JournalEventRow.leaf_index >= from_size, JournalEventRow.leaf_index < head.size)
         .order_by(JournalEventRow.leaf_index)
     )
-    items = []
-    for row, personal in session.execute(_where(stmt, f)):
-        record = _record(row, personal, reveal_personal)
+    records = [_record(row, personal, True) for row, personal in session.execute(_where(stmt, f))]
+    shown: list[Disclosure] = []
+    for start in range(0, len(records), _DISCLOSE_CHUNK):
+        chunk = records[start : start + _DISCLOSE_CHUNK]
+        everything: list[Disclosure] = ["personal"] * len(chunk)
+        decided = list(disclose(chunk)) if disclose is not None else everything
+        if len(decided) != len(chunk):
+            raise InvalidArgumentError.for_field("disclose", "one disclosure per event")
+        shown.extend(decided)
+    items: list[ExportEvent | WithheldLeaf] = []
+    for record, what in zip(records, shown, strict=True):
         assert record.leaf_index is not None
+        if what == "withheld":
+            entry = leaf_entry(record.event, record.personal_commitment)
+            items.append(WithheldLeaf(record.leaf_index, bytes(leaf_hash(entry))))
+            continue
+        reveal = reveal_personal and what == "personal"
         items.append(
             ExportEvent(
                 record.leaf_index,
                 record.event,
                 record.personal_commitment,
-                record.personal,
-                record.salt,
+                record.personal if reveal else None,
+                record.salt if reveal else None,
             )
         )
     store = _PrefetchedStore(session)

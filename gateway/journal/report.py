@@ -248,6 +248,8 @@ def _verification_section(result: ReportVerification, bundle: Mapping[str, Any])
         f"checkpoint signed by the trusted key of <code>{_e(r.origin)}</code>",
         f"tree size {r.tree_size}, root <code>{_e(r.root_hash)}</code>",
         f"{r.events_verified} event(s) included in the signed tree (RFC 9162 inclusion proofs)",
+        f"{r.events_withheld} further leaf hash(es) included, their events withheld from this "
+        "reader (another member's accesses)",
         f"personal fields: {r.personal_revealed} revealed and matching their commitments, "
         f"{r.personal_absent} erased or withheld",
         _e(complete),

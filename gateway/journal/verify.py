@@ -25,7 +25,9 @@ Bundle format (a JSON document; ``vigie/journal-bundle/v1``)::
           "inclusion_proof": ["<base64 32-byte hash>", ...],
           "personal": {"salt": "<base64 32 bytes>", "record_refs": [...],
                        "subject_pseudonyms": [...]} | null
-        }, ...
+        },
+        {"leaf_index": <int>, "withheld_leaf_hash": "<base64 32-byte hash>",
+         "inclusion_proof": ["<base64 32-byte hash>", ...]}, ...
       ],
       "consistency": {"checkpoint": "<earlier signed checkpoint note>",
                       "proof": ["<base64 32-byte hash>", ...]} | null
@@ -33,14 +35,18 @@ Bundle format (a JSON document; ``vigie/journal-bundle/v1``)::
 
 ``range`` is set when the bundle claims *every* leaf in ``[start, end)`` (a full export), so
 that a removed event leaves a detectable gap; filtered exports (one member, one person) leave
-it null. ``personal`` is null once retention erased the personal fields (the commitment still
-verifies) or when the export withholds them.
+it null. A *withheld leaf* stands for an event the exporter may not disclose to this reader
+(another member's access, policy rule ``common-amc-never-sees-other-amc-access``): only its
+leaf hash is given, which proves its place in the tree and keeps a full export complete while
+revealing nothing of the event (each leaf covers a random event id and a salted commitment).
+``personal`` is null once retention erased the personal fields (the commitment still verifies)
+or when the export withholds them.
 
 Checks, in order (any failure raises :class:`JournalVerificationError` naming the check):
 
 1. the checkpoint is signed by the trusted key, and its origin is that key's name;
 2. each event re-encodes canonically to a leaf whose inclusion proof (RFC 9162 §2.1.3.2)
-   verifies against the checkpoint root;
+   verifies against the checkpoint root (a withheld leaf: its given hash);
 3. revealed personal fields open their commitment;
 4. the checkpoint is consistent (RFC 9162 §2.1.4.2) with the earlier one;
 5. leaf indices strictly increase, without duplicates, and cover ``range`` when it is set.
@@ -92,6 +98,12 @@ class BundleEvent(_Model):
     personal: BundlePersonal | None = None
 
 
+class BundleWithheldLeaf(_Model):
+    leaf_index: int
+    withheld_leaf_hash: str
+    inclusion_proof: tuple[str, ...]
+
+
 class BundleRange(_Model):
     start: int
     end: int
@@ -110,7 +122,7 @@ class BundleDocument(_Model):
     origin: str
     checkpoint: str
     range: BundleRange | None = None
-    events: tuple[BundleEvent, ...]
+    events: tuple[BundleEvent | BundleWithheldLeaf, ...]
     consistency: BundleConsistency | None = None
 
 
@@ -126,6 +138,8 @@ class VerificationReport:
     personal_absent: int
     complete_range: tuple[int, int] | None
     consistent_with_size: int | None
+    events_withheld: int = 0
+    """Leaves proven present whose events the exporter withheld from this reader."""
 
 
 def _b64_32(value: str, what: str) -> bytes:
@@ -223,9 +237,19 @@ def verify_bundle(
         raise BundleError("bundle: origin is not the trusted key's log")
     head = verify_checkpoint(doc.checkpoint.encode("utf-8"), verifier)
     complete = _check_indices(doc, head.size)
-    revealed = absent = 0
+    revealed = absent = withheld = 0
     for item in doc.events:
         where = f"event at leaf {item.leaf_index}"
+        if isinstance(item, BundleWithheldLeaf):
+            # 2'. A withheld event: its leaf hash, included in the signed tree.
+            leaf = _b64_32(item.withheld_leaf_hash, f"{where}: withheld leaf hash")
+            proof = _hashes(item.inclusion_proof, where)
+            try:
+                verify_inclusion(item.leaf_index, head.size, leaf, proof, head.root_hash)
+            except JournalVerificationError as e:
+                raise type(e)(f"{where}: {e.message}") from e
+            withheld += 1
+            continue
         # 2. Canonical re-encoding, leaf hash, inclusion in the signed tree.
         try:
             entry = leaf_entry(item.event, item.personal_commitment)
@@ -255,9 +279,10 @@ def verify_bundle(
         origin=head.origin,
         tree_size=head.size,
         root_hash=head.root_hash.hex(),
-        events_verified=len(doc.events),
+        events_verified=len(doc.events) - withheld,
         personal_revealed=revealed,
         personal_absent=absent,
         complete_range=complete,
         consistent_with_size=consistent,
+        events_withheld=withheld,
     )

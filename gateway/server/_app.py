@@ -23,6 +23,8 @@ from gateway.store import Database, SqlMemberRegistry, migrate
 __all__ = ["Gateway", "build_gateway", "run_forever", "server_options"]
 
 log = structlog.get_logger("vigie.server")
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def server_options(settings: Settings) -> list[tuple[str, Any]]:
@@ -49,6 +51,8 @@ class Gateway:
     port: int
     policy: PolicyHook
     deps: Any = None  # gateway.services.Deps (typed loosely: services import the server)
+    # Why the gateway must not serve (None: serve): the journal guard; health follows it.
+    gate: Callable[[], str | None] | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
     on_stop: list[Callable[[], Any]] = field(default_factory=list)
 
@@ -60,7 +64,8 @@ class Gateway:
                     asyncio.create_task(job(), name=getattr(job, "__name__", "job"))
                 )
             self.on_stop.extend(self.deps.on_stop)
-        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        serving = self.gate is None or self.gate() is None
+        await self.health.set("", _SERVING if serving else _NOT_SERVING)
         log.info("gateway_started", port=self.port)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -120,6 +125,18 @@ async def build_gateway(
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # Fail closed on the journal: one integration round before serving, then the guard gates
+    # every call (pipeline) and drives the health status (issue 3).
+    guard = deps.extras.get("journal_guard")
+    if guard is not None:
+        await guard.prime()
+        pipeline.gate = guard.refusal
+
+        async def _follow(serving: bool, _reason: str) -> None:
+            await health_servicer.set("", _SERVING if serving else _NOT_SERVING)
+
+        guard.listeners.append(_follow)
+        await guard.notify()
     reflection.enable_server_reflection(
         [
             *service_names,
@@ -144,6 +161,7 @@ async def build_gateway(
         port=port,
         policy=policy,
         deps=deps,
+        gate=pipeline.gate,
     )
 
 

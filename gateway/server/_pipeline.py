@@ -1,7 +1,9 @@
 """The call pipeline: one interceptor, five stages, in this order, for every member-facing call.
 
 1. identity      -- the mTLS peer certificate is checked and mapped to a registered member
-                    (UNAUTHENTICATED otherwise);
+                    (UNAUTHENTICATED otherwise); then the serving gate: while the journal
+                    cannot integrate events the call is refused (UNAVAILABLE, reason
+                    JOURNAL_UNHEALTHY), before any handler runs (fail closed);
 2. request context -- purpose (field 1 of every request), request id (writes), deadline, rate
                     limit (INVALID_ARGUMENT, RESOURCE_EXHAUSTED);
 3. policy        -- the method-level decision, deny by default (PERMISSION_DENIED with rule ids);
@@ -105,6 +107,9 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is
         limiter: RateLimiter,
     ) -> None:
         self.db, self.identities, self.policy, self.limiter = db, identities, policy, limiter
+        # Why calls must not be served right now (None: serve); set by the server assembly to
+        # the journal guard (gateway.journal.guard.JournalGuard.refusal).
+        self.gate: Callable[[], str | None] | None = None
 
     # -- stages -----------------------------------------------------------------------------
     async def _admit(self, ctx: CallContext, context: Any, first_request: Any) -> None:
@@ -114,6 +119,10 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is
         identity = await self.db.call(self.identities.resolve, self.db.run_sync, pem)
         ctx.member, ctx.principal = identity.member, identity.principal
         ctx.cert_fingerprint = identity.fingerprint
+        # 1b. Serving gate (fail closed: no data while the journal cannot integrate events).
+        refusal = self.gate() if self.gate is not None else None
+        if refusal is not None:
+            raise UnavailableError(f"not serving: {refusal}", reason="JOURNAL_UNHEALTHY")
         # 2. Request context: rate limit first (cheapest refusal), then purpose and request id.
         if not self.limiter.allow(identity.member.member_id):
             raise ResourceExhaustedError("member rate limit exceeded", reason="RATE_LIMITED")
