@@ -183,7 +183,7 @@ class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
         except NotFoundError:
             raise conv.suspicion_not_found() from None
         attrs = _attributes(s, relation_facts(session, s, call.member.member_id))
-        visible = call.action == "GetSuspicion" or (
+        visible = call.action != "GetSuspicion" and (
             self.deps.policy.decide(
                 call.member, "GetSuspicion", call.purpose, "suspicion", s.id, attrs
             ).allowed
