@@ -40,11 +40,15 @@ trap 'rm -f "$log"' EXIT
 echo "ensure_chromium: installing Debian's chromium (a minute or so, once)..."
 start=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
-# A fresh machine may have no package lists yet; an update is cheap compared to the install.
-if ! apt-get update -qq >"$log" 2>&1 ||
-    ! apt-get install -y -qq --no-install-recommends chromium fonts-liberation >>"$log" 2>&1; then
-    tail -n 20 "$log" >&2
-    give_up "apt-get could not install chromium (see the lines above)"
+install() {
+    apt-get install -y -qq --no-install-recommends chromium fonts-liberation >>"$log" 2>&1
+}
+# A fresh machine may have no (or stale) package lists: update once, then retry.
+if ! install; then
+    if ! apt-get update -qq >>"$log" 2>&1 || ! install; then
+        tail -n 20 "$log" >&2
+        give_up "apt-get could not install chromium (see the lines above)"
+    fi
 fi
 if ! command -v chromium >/dev/null 2>&1; then
     give_up "apt-get finished but no chromium binary is on PATH"
