@@ -301,6 +301,7 @@ def _register_demo(sub: Any) -> None:
 
 from gateway.cli._audit import register as _register_audit  # noqa: E402
 from gateway.cli._claims import register as _register_claims  # noqa: E402
+from gateway.cli._retention import register as _register_retention  # noqa: E402
 from gateway.cli._upload import register as _register_upload  # noqa: E402
 
 REGISTRY: list[Callable[[Any], None]] = [
@@ -313,6 +314,7 @@ REGISTRY: list[Callable[[Any], None]] = [
     _register_policy,
     _register_audit,
     _register_claims,
+    _register_retention,
     _register_upload,
     _register_demo,
 ]
