@@ -9,6 +9,7 @@ gRPC retry policy (the SDK retries itself, with the same request id; see ``_retr
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ PemSource = str | os.PathLike[str] | bytes
 """A PEM file path, or the PEM bytes themselves."""
 
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+_ENV_FILES = {
+    "certificate": "VIGIE_CLIENT_CERT",
+    "private_key": "VIGIE_CLIENT_KEY",
+    "ca": "VIGIE_CLIENT_CA",
+}
 _PEM_MARK = b"-----BEGIN "
 _MAX_PEM_BYTES = 1 << 20
 
@@ -93,6 +99,31 @@ class ClientConfig:
             raise ClientConfigError("timeout: must be positive (or None for no deadline)")
         if self.attempt_timeout is not None and self.attempt_timeout <= 0:
             raise ClientConfigError("attempt_timeout: must be positive (or None)")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:
+        """Build a configuration from ``VIGIE_CLIENT_*`` variables (``vigie upload`` reads them).
+
+        ``VIGIE_CLIENT_ADDRESS`` (default ``127.0.0.1:50051``), ``VIGIE_CLIENT_CERT``,
+        ``VIGIE_CLIENT_KEY``, ``VIGIE_CLIENT_CA`` (paths), ``VIGIE_CLIENT_SERVER_NAME``
+        (optional); keyword arguments override them.
+
+        Raises:
+            ClientConfigError: A required variable is missing.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "address": env.get("VIGIE_CLIENT_ADDRESS") or "127.0.0.1:50051",
+            "server_name": env.get("VIGIE_CLIENT_SERVER_NAME") or None,
+        }
+        for name, var in _ENV_FILES.items():
+            if env.get(var):
+                values[name] = env[var]
+        values.update(overrides)
+        missing = [var for name, var in _ENV_FILES.items() if name not in values]
+        if missing:
+            raise ClientConfigError(f"missing configuration: set {', '.join(missing)}")
+        return cls(**values)
 
     def credentials(self) -> grpc.ChannelCredentials:
         """mTLS channel credentials from the configured PEM material.
