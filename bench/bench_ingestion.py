@@ -1,4 +1,4 @@
-"""Claim ingestion through the streaming UploadClaims call beside a raw bulk insert of the same rows.
+"""Claim ingestion through the streaming UploadClaims call beside a raw bulk insert of its rows.
 
 Run: ``python -m bench.bench_ingestion [--beneficiaries 3000] [--batch 1000] [--sqlite-only]``.
 
@@ -176,11 +176,9 @@ async def stream(
     """Stream one upload; the final response."""
     async with env.channel(member) as ch:
         stub = claims_pb2_grpc.ClaimServiceStub(ch)  # type: ignore[no-untyped-call]
-        last = None
-        async for last in stub.UploadClaims(iter(requests)):
-            pass
-    assert last is not None and last.final
-    return last
+        responses = [r async for r in stub.UploadClaims(iter(requests))]
+    assert responses and responses[-1].final
+    return responses[-1]
 
 
 def proto_lines(uploads: Sequence[Upload]) -> list[tuple[str, str, list[claims_pb2.ClaimLine]]]:
