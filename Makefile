@@ -34,7 +34,7 @@ demo: $(PROTO_STAMP)  ## run the end-to-end demo on the embedded default (SQLite
 	$(BIN)/vigie demo
 
 serve: $(PROTO_STAMP)  ## run the gateway with the demo's files (after `make demo`)
-	$(BIN)/vigie serve
+	$(BIN)/vigie serve --env-file .vigie-demo/vigie.env
 
 lint: $(PROTO_STAMP)  ## ruff and buf lint
 	$(BIN)/ruff check gateway policy tests bench scripts

@@ -24,9 +24,14 @@ class CliError(Exception):
 def _settings(args: argparse.Namespace) -> Any:
     from gateway.config import ConfigError, load_settings
 
-    overrides = {}
+    overrides: dict[str, object] = {}
     if getattr(args, "database_url", None):
         overrides["database_url"] = args.database_url
+    env_file = getattr(args, "env_file", None)
+    if env_file:
+        if not Path(env_file).is_file():
+            raise CliError(f"settings file not found: {env_file}", 3)
+        overrides["_env_file"] = env_file
     try:
         return load_settings(**overrides)
     except ConfigError as e:
@@ -61,6 +66,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _register_serve(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the gateway (configuration from VIGIE_* variables)")
     p.add_argument("--database-url", help="override VIGIE_DATABASE_URL")
+    p.add_argument(
+        "--env-file", help="read VIGIE_* settings from this file (the environment wins)"
+    )
     p.set_defaults(func=_serve)
 
 
@@ -287,9 +295,15 @@ def _register_keys(sub: Any) -> None:
 
 # -- demo ----------------------------------------------------------------------------------------
 def _demo(args: argparse.Namespace) -> int:
+    from gateway.client import VigieClientError
     from gateway.demo import run_demo
 
-    return int(_run_async(run_demo(Path(args.dir), quick=args.quick)))
+    try:
+        return int(_run_async(run_demo(Path(args.dir), quick=args.quick)))
+    except VigieClientError as e:
+        raise CliError(f"the gateway refused a demo step: {e}", 1) from None
+    except VigieError as e:
+        raise CliError(e.message, 2) from None
 
 
 def _register_demo(sub: Any) -> None:
