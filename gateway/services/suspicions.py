@@ -236,7 +236,8 @@ class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
             self._touched(call, s)
             return self._to_pb(session, s, member, call.purpose, decision)
 
-        return await self.deps.db.run(read)
+        # The read and its journal event commit together (one transaction, before it leaves).
+        return await call.write(read)
 
     async def ListSuspicions(
         self, request: Any, context: Any
@@ -301,7 +302,7 @@ class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
                 ),
             )
 
-        return await self.deps.db.run(read)
+        return await call.write(read)  # the page and its journal event in one transaction
 
     async def TransitionSuspicion(self, request: Any, context: Any) -> suspicions_pb2.Suspicion:
         call = current_call()

@@ -334,3 +334,62 @@ async def test_create_under_a_purpose_the_bundle_does_not_allow_is_permission_de
     assert e.code() == grpc.StatusCode.PERMISSION_DENIED
     assert error_info(e).metadata["rule_ids"] == "default-deny"
     assert count(ex.env, "suspicions") == 0
+
+
+def _claim_line(ex: Exchange, member: str, reference: str, token: str, rpps: str) -> None:
+    """A claim line as the claims service stores it (only the columns relations read matter)."""
+    import datetime as dt
+
+    from gateway.store._claims_models import ClaimLineRow
+
+    row = ClaimLineRow(
+        member_id=member,
+        member_reference=reference,
+        side="AMC",
+        sector="optique",
+        beneficiary=ex.pseudonym(token),
+        birth_year=2020,
+        provider_rpps=rpps,
+        provider_am_number="",
+        provider_finess="",
+        prescriber_rpps="",
+        prescriber_specialty="",
+        prescription_date=None,
+        care_date=dt.date(2026, 3, 1),
+        act_code="2290000",
+        grouping_code="VERRE_COMPLEXE",
+        product_class="B",
+        laterality="",
+        tooth=0,
+        quantity=1,
+        unit_price_cents=30000,
+        amount_billed_cents=30000,
+        amo_base_cents=5,
+        amo_paid_cents=3,
+        amo_claim_number="",
+        amc_paid_cents=29997,
+        amc_reference=reference,
+        received_at=dt.datetime.now(dt.UTC),
+        match_state="unmatched",
+        matched_line_id=None,
+    )
+    ex.env.db.run_sync(lambda s: s.add(row))
+
+
+async def test_each_amc_sees_only_its_own_claim_references_of_a_shared_suspicion(
+    bill: Exchange,
+) -> None:
+    from tests.service._suspicions_service_helpers import RPPS_P
+
+    _claim_line(bill, "mut-alpha", "MUTA-L1", TOKEN_B1, RPPS_P)
+    _claim_line(bill, "mut-beta", "MUTB-L1", TOKEN_B1, RPPS_P)
+    _claim_line(bill, "mut-beta", "MUTB-L2", TOKEN_B2, RPPS_P)  # another person, same provider
+    created = await bill.create("cpam-75")  # about B1 billed by P
+    await bill.move("cpam-75", created.name, S.SUSPICION_STATUS_QUALIFIED)
+    alpha = await bill.get("mut-alpha", created.name)  # covers B1 through its claims
+    beta = await bill.get("mut-beta", created.name)
+    assert list(alpha.related_claim_references) == ["MUTA-L1"]
+    assert list(beta.related_claim_references) == ["MUTB-L1"]
+    assert alpha.case_reference != beta.case_reference  # each its own reference
+    amo = await bill.get("cpam-75", created.name)
+    assert list(amo.related_claim_references) == []  # the AMO has no claim line here
