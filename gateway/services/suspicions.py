@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Collection, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -118,6 +119,16 @@ def _engine_of(deps: Deps) -> PolicyEngine:
     if isinstance(engine, PolicyEngine):
         return engine
     return PolicyEngine.load(bundle_path(deps.settings.policy_bundle))
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A streamed notification, what its journal event names, and the decision that allowed it."""
+
+    message: suspicions_pb2.Notification
+    refs: list[str]
+    subjects: list[str] = field(default_factory=list)
+    decision: Decision | None = None  # None: the feed's collection decision
 
 
 def _attributes(s: Suspicion, facts: dict[str, bool]) -> dict[str, Any]:
@@ -385,14 +396,8 @@ class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
         return result
 
     # -- notification stream -----------------------------------------------------------------
-    def _stream_item(
-        self, session: Session, call: CallContext, n: Notification
-    ) -> tuple[suspicions_pb2.Notification, list[str], list[str]] | None:
-        """One feed entry minimised for this stream's purpose, or ``None`` to skip it.
-
-        Returns:
-            The message, the journal record refs and the subject pseudonyms it discloses.
-        """
+    def _stream_item(self, session: Session, call: CallContext, n: Notification) -> _Item | None:
+        """One feed entry minimised for this stream's purpose, or ``None`` to skip it."""
         member, purpose = call.member, call.purpose
         assert member is not None
         if n.kind == "ALERT":
@@ -403,7 +408,7 @@ class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
             except json_format.ParseError:
                 log.error("alert_payload_unreadable", sequence=n.sequence)
                 return None
-            return conv.notification_to_pb(n, alert=alert), [n.subject_ref], []
+            return _Item(conv.notification_to_pb(n, alert=alert), [n.subject_ref])
         view = self.engine.view("suspicion", member.kind, purpose)
         if not view:
             return None  # e.g. fraud_detection: the feed carries alerts only
@@ -413,18 +418,18 @@ class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
             status = (n.payload or {}).get("status")
             if status in conv.STATUS_PB:
                 body.status = conv.STATUS_PB[status]
-            return conv.notification_to_pb(n, suspicion=body), [name], []
+            return _Item(conv.notification_to_pb(n, suspicion=body), [name])
         try:
             s: Suspicion | None = get_suspicion(session, n.subject_ref)
         except NotFoundError:
             s = None
         fields: dict[str, Any] = {"id": n.subject_ref}
+        decision: Decision | None = None
         if s is not None and n.payload is not None:
             facts = relation_facts(session, s, member.member_id)
             decision = call.check("suspicion", s.id, _attributes(s, facts))
             if not decision.allowed:
                 return None
-            call.decision = decision  # this item's rules go to its journal event
             allowed = view & decision.view
             fields = {k: v for k, v in n.payload.items() if k in allowed}
             if "own_reference" in fields:
@@ -439,7 +444,7 @@ class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
             ),
         )
         subjects = [fields["subject_beneficiary"]] if fields.get("subject_beneficiary") else []
-        return conv.notification_to_pb(n, suspicion=body), [name], subjects
+        return _Item(conv.notification_to_pb(n, suspicion=body), [name], subjects, decision)
 
     async def StreamNotifications(
         self, request: Any, context: Any
@@ -456,10 +461,11 @@ class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
             after = await self.deps.db.run(lambda s: resume_position(s, member.member_id))
         poll = float(self.deps.extras.get("notification_poll_s", NOTIFICATION_POLL_S))
 
-        def batch(session: Session, cursor: int) -> list[tuple[int, Any]]:
+        def batch(session: Session, cursor: int) -> list[tuple[int, _Item | None]]:
             entries = notifications_after(session, member.member_id, cursor, STREAM_BATCH, envelope)
             return [(n.sequence, self._stream_item(session, call, n)) for n in entries]
 
+        collection = call.decision  # the feed's own decision (method level)
         with self.feed.subscribe(member.member_id) as grown:
             while True:
                 grown.clear()  # before reading: a write committed after this wakes us
@@ -468,10 +474,10 @@ class SuspicionServicer(suspicions_pb2_grpc.SuspicionServiceServicer):
                     after = sequence
                     if item is None:
                         continue
-                    message, refs, subjects = item
-                    call.records(refs, count=1, subjects=subjects)
+                    call.decision = item.decision or collection  # its rules, in its event
+                    call.records(item.refs, count=1, subjects=item.subjects)
                     await call.journal_now(outcome="OK")  # journaled before it leaves
-                    yield message
+                    yield item.message
                 if len(items) < STREAM_BATCH:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(grown.wait(), timeout=poll)

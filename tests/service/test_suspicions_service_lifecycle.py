@@ -283,3 +283,49 @@ async def test_output_only_fields_of_a_submission_are_ignored(ex: Exchange) -> N
     assert reply.name != forged.name and reply.status == S.SUSPICION_STATUS_SUBMITTED
     assert reply.submitter == "members/cpam-75"
     assert reply.create_time.ToDatetime().year < 2099
+
+
+async def test_every_call_allowed_or_refused_is_journaled_with_its_decision(ex: Exchange) -> None:
+    ex.cover("mut-alpha", TOKEN_B1)
+    created = await ex.create("cpam-75")  # allow
+    await rpc_error(ex.create("mut-alpha"))  # deny: AMC -> AMO closed
+    await ex.get("cpam-75", created.name)  # allow
+    await rpc_error(ex.get("mut-beta", created.name))  # deny: hidden
+    await ex.stub("mut-alpha").ListSuspicions(S.ListSuspicionsRequest(purpose=CONTROL))
+    await rpc_error(
+        ex.stub("mut-alpha").ListSuspicions(
+            S.ListSuspicionsRequest(purpose=common_pb2.PURPOSE_AUDIT)
+        )
+    )
+    await ex.move("cpam-75", created.name, S.SUSPICION_STATUS_QUALIFIED)  # allow
+    await rpc_error(ex.move("mut-alpha", created.name, S.SUSPICION_STATUS_DISMISSED))  # deny
+    feed = ex.stream("mut-alpha")
+    shared = await feed.next()
+    feed.cancel()
+    await ex.ack("mut-alpha", shared.name)  # allow
+    await rpc_error(ex.ack("mut-beta", shared.name))  # not its feed
+    got = [
+        (e["method"].rsplit("/", 1)[-1], e["member_id"], e["decision"], e["outcome"])
+        for e in journal(ex.env)
+        if "SuspicionService" in e["method"]
+    ]
+    assert got == [
+        ("CreateSuspicion", "cpam-75", "allow", "OK"),
+        ("CreateSuspicion", "mut-alpha", "deny", "PERMISSION_DENIED"),
+        ("GetSuspicion", "cpam-75", "allow", "OK"),
+        ("GetSuspicion", "mut-beta", "deny", "NOT_FOUND"),
+        ("ListSuspicions", "mut-alpha", "allow", "OK"),
+        ("ListSuspicions", "mut-alpha", "deny", "PERMISSION_DENIED"),
+        ("TransitionSuspicion", "cpam-75", "allow", "OK"),
+        ("TransitionSuspicion", "mut-alpha", "deny", "PERMISSION_DENIED"),
+        ("StreamNotifications", "mut-alpha", "allow", "STREAM_OPENED"),
+        ("StreamNotifications", "mut-alpha", "allow", "OK"),
+        ("AcknowledgeNotification", "mut-alpha", "allow", "OK"),
+        ("AcknowledgeNotification", "mut-beta", "deny", "NOT_FOUND"),
+    ]
+    bundle = ex.env.policy.bundle_hash
+    assert all(
+        r["bundle_hash"] == bundle
+        for r in rows(ex.env, "select bundle_hash, decision from journal_events")
+        if r["decision"] == "allow"
+    )

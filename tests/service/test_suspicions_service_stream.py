@@ -10,11 +10,13 @@ from typing import Any
 
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from gateway._proto.vigie.v1 import claims_pb2, common_pb2
 from gateway.domain.suspicions import enqueue_notification
 from gateway.server._policy import EnginePolicyHook
 from gateway.store import Database
+from tests.service._status import error_info
 from tests.service._suspicions_service_helpers import (
     FRAUD_DETECTION,
     TOKEN_B1,
@@ -144,7 +146,11 @@ async def test_each_streamed_item_is_journaled_before_it_leaves(ex: Exchange) ->
     assert [e["outcome"] for e in events] == ["STREAM_OPENED", "OK", "OK"]
     assert all(e["member_id"] == "mut-alpha" and e["decision"] == "allow" for e in events)
     assert [as_list(e["record_refs"]) for e in events[1:]] == [[name], [name]]
+    # Each event carries the decision of its own item: the shared suspicion's object-level
+    # rule, then the feed's rule for the retraction (which names nothing but the suspicion).
     assert "cl-amc-informed-of-procedure" in str(events[1]["rule_ids"])
+    assert "common-suspicion-collection" in str(events[2]["rule_ids"])
+    assert "cl-amc-informed-of-procedure" not in str(events[2]["rule_ids"])
     assert len(items) == 2
     feed.cancel()
 
@@ -191,3 +197,24 @@ async def test_stream_under_a_purpose_the_bundle_refuses_is_permission_denied(
     assert e.code() == grpc.StatusCode.PERMISSION_DENIED
     [event] = journal(ex.env, "/StreamNotifications")
     assert (event["decision"], event["outcome"]) == ("deny", "PERMISSION_DENIED")
+
+
+async def test_an_item_whose_journal_event_cannot_be_written_never_leaves(ex: Exchange) -> None:
+    feed = ex.stream("mut-alpha")
+    waiter = asyncio.ensure_future(feed.next())
+    registry = ex.env.gateway.deps.extras["notification_feed"]
+    await wait_until(lambda: "mut-alpha" in registry._waiters)  # opened, journaled, waiting
+    with ex.env.db.engine.begin() as conn:  # the journal breaks (as a failed disk would)
+        conn.execute(sa.text("alter table journal_personal rename to journal_personal_gone"))
+    ex.enqueue_alert("mut-alpha", _alert("alerts/a_unjournaled"))
+    ex.wake("mut-alpha")
+    e = await rpc_error(waiter)
+    assert e.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_info(e).reason == "JOURNAL_UNAVAILABLE"
+    with ex.env.db.engine.begin() as conn:
+        conn.execute(sa.text("alter table journal_personal_gone rename to journal_personal"))
+    again = ex.stream("mut-alpha")  # nothing was lost: it is delivered once journaled
+    got = await again.next()
+    assert got.alert.name == "alerts/a_unjournaled"
+    assert [e["outcome"] for e in journal(ex.env, "/StreamNotifications")][-1] == "OK"
+    again.cancel()
