@@ -183,6 +183,12 @@ def _print_report(evaluation: Any, folder: Path) -> None:
     )
     for note in m.notes:
         print(f"note: {note}")
+    if evaluation.stale_days > 31:
+        print(
+            f"note: the data end {evaluation.stale_days} days before today; rules that wait "
+            "for time (no follow-up within 12 months) fire on honest care the data cut off. "
+            "Generate a window ending today (`vigie synth --start-date`) for a fair measure."
+        )
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from gateway._proto.vigie.v1 import claims_pb2, claims_pb2_grpc
 from gateway.domain import Score, default_ruleset
 from gateway.domain.ingestion import check_claim
@@ -44,7 +46,7 @@ from gateway.services._claims_upload import UploadSettings, run_upload
 from gateway.services._convert import sector_from_pb
 from gateway.services._deps import Deps
 from gateway.services._paging import page_size
-from gateway.store._claims import SqlAlertStore, SqlClaimStore
+from gateway.store._claims import SessionClaimStore, SqlAlertStore
 from gateway.store._history_sql import ProviderStatsCache
 
 __all__ = ["ClaimServicer"]
@@ -57,7 +59,6 @@ class ClaimServicer(claims_pb2_grpc.ClaimServiceServicer):
         self.deps = deps
         self.ruleset = default_ruleset()
         self.stats = ProviderStatsCache()  # shared by uploads and checks of this process
-        self.claims = SqlClaimStore(deps.db, stats_cache=self.stats)
         self.alerts = SqlAlertStore()
 
     @property
@@ -105,20 +106,25 @@ class ClaimServicer(claims_pb2_grpc.ClaimServiceServicer):
         mapping = line_to_mapping(pb)
         rekeyer = self.deps.keys.rekeyer
 
-        def _check() -> tuple[Score, str]:
+        def _check(session: Session) -> Score:
             # 2. Validate, re-key, score against the live history; nothing is stored.
+            # 3. Journal: the beneficiary whose history was read. Reads and the event share one
+            #    transaction (one round of locks instead of two; SQLite serialises writers).
+            store = SessionClaimStore(stats_cache=self.stats)
+            store.session = session
             score = check_claim(
-                mapping, member=member, member_kind=kind, store=self.claims,
+                mapping, member=member, member_kind=kind, store=store,
                 rekeyer=rekeyer, today=datetime.now(UTC).date(), ruleset=self.ruleset,
             )  # fmt: skip
-            return score, rekeyer.rekey(pb.beneficiary_token)
+            call.records(
+                ["claim_checks/-"], count=1, subjects=[rekeyer.rekey(pb.beneficiary_token)]
+            )
+            return score
 
         try:
-            score, pseudonym = await self.deps.db.call(_check)
+            score = await call.write(_check)
         except InvalidArgumentError as e:
             raise prefixed(e, "claim_line.") from None
-        # 3. Journal: the beneficiary whose history was read (the pipeline commits it first).
-        call.records(["claim_checks/-"], count=1, subjects=[pseudonym])
         return check_response(score, decision)
 
     async def ListAlerts(

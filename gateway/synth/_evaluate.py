@@ -23,6 +23,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,12 @@ class Evaluation:
     lines_rejected: int
     upload_seconds: float
     bundle: str
+    window_end: date | None = None
+
+    @property
+    def stale_days(self) -> int:
+        """Days between the data's last day and today (rules that wait for time see a gap)."""
+        return (date.today() - self.window_end).days if self.window_end else 0
 
 
 def _claims_file(folder: Path, member: str) -> Path:
@@ -224,4 +231,8 @@ async def run_evaluation(
         rule_patterns=default_ruleset().fraud_patterns(),
         top_k=top_k,
     )
-    return Evaluation(metrics, uploaded, rejected, seconds, bundle)
+    try:
+        window_end: date | None = date.fromisoformat(population["window"]["end"])
+    except (KeyError, TypeError, ValueError):
+        window_end = None
+    return Evaluation(metrics, uploaded, rejected, seconds, bundle, window_end)
