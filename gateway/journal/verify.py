@@ -54,7 +54,6 @@ Checks, in order (any failure raises :class:`JournalVerificationError` naming th
 
 from __future__ import annotations
 
-import base64
 import binascii
 import itertools
 import json
@@ -144,10 +143,10 @@ class VerificationReport:
 
 def _b64_32(value: str, what: str) -> bytes:
     try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
+        raw = binascii.a2b_base64(value, strict_mode=True)
+    except (binascii.Error, ValueError, TypeError):
         raw = b""
-    if len(raw) != HASH_SIZE or base64.b64encode(raw).decode("ascii") != value:
+    if len(raw) != HASH_SIZE or binascii.b2a_base64(raw, newline=False) != value.encode():
         raise BundleError(f"{what}: not canonical base64 of 32 bytes")
     return raw
 

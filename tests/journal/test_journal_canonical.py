@@ -140,3 +140,41 @@ def test_event_time_is_utc_with_microseconds() -> None:
     assert event_time(datetime(2026, 3, 1, tzinfo=UTC)) == "2026-03-01T00:00:00.000000Z"
     with pytest.raises(InvalidArgumentError):
         event_time(datetime(2026, 3, 1))
+
+
+# -- the fast RFC 8785 path agrees with the reference implementation -----------------------------
+_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)  # controls, quotes, emoji...
+_SHAPES = st.dictionaries(
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12),
+    st.one_of(_TEXT, st.integers(0, 2**53 - 1), st.lists(_TEXT, max_size=4)),
+    max_size=8,
+)
+
+
+@settings(max_examples=400)
+@given(_SHAPES)
+def test_fast_canonical_json_is_byte_identical_to_rfc8785(obj: dict[str, Any]) -> None:
+    import rfc8785
+
+    from gateway.journal._canonical import _jcs
+
+    assert _jcs(obj, "event") == rfc8785.dumps(obj)
+
+
+@pytest.mark.parametrize(
+    "value", ["\x00\x1f\x7f", '"\\/', "\u2028\u2029", "é😀", "\ud800x", "a\udfffb"]
+)
+def test_fast_canonical_json_on_edge_strings(value: str) -> None:
+    import rfc8785
+
+    from gateway.journal._canonical import _jcs
+
+    try:
+        expected: bytes | None = rfc8785.dumps({"k": value, "l": [value]})
+    except rfc8785.CanonicalizationError:
+        expected = None
+    if expected is None:  # lone surrogates: refused both ways
+        with pytest.raises(InvalidArgumentError):
+            _jcs({"k": value, "l": [value]}, "event")
+    else:
+        assert _jcs({"k": value, "l": [value]}, "event") == expected
