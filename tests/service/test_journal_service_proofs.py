@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 import sqlalchemy as sa
+from google.protobuf import timestamp_pb2
+from google.type import interval_pb2
 
 from gateway._proto.vigie.v1 import journal_pb2, members_pb2, members_pb2_grpc
 from gateway.cli import main as vigie
@@ -323,3 +326,32 @@ async def test_database_tampering_is_detected_by_vigie_audit_verify_on_a_grpc_ex
     after.write_text(json.dumps((await _export(env, "cpam-audit"))[0]))
     assert vigie(["audit", "verify", str(after), "--vkey", vkey(env)]) == 1
     assert capsys.readouterr().out.startswith("INVALID")
+
+
+async def test_export_of_a_time_range_is_a_filtered_bundle_that_verifies(
+    env: GatewayEnv,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = write(env, *(access("cpam-audit", time=now - timedelta(days=3)) for _ in range(2)))
+    recent = write(env, *(access("cpam-audit", time=now - timedelta(hours=1)) for _ in range(3)))
+    await settle(env)
+    start = timestamp_pb2.Timestamp()
+    start.FromDatetime(now - timedelta(days=1))
+    end = timestamp_pb2.Timestamp()
+    end.FromDatetime(now)
+    bundle, _ = await _export(
+        env, "cpam-audit", event_time_range=interval_pb2.Interval(start_time=start, end_time=end)
+    )
+    report = verify_bundle(bundle, vkey(env))
+    assert report.complete_range is None  # a selection: deletions elsewhere are not visible
+    seqs = {e["event"]["seq"] for e in bundle["events"] if "event" in e}
+    assert set(recent) <= seqs and not set(old) & seqs
+    error = await _refused(
+        _export(
+            env,
+            "cpam-audit",
+            event_time_range=interval_pb2.Interval(start_time=end, end_time=start),
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(error)] == ["event_time_range.end_time"]
