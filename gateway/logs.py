@@ -80,6 +80,24 @@ def redact_event(
     return event_dict
 
 
+class _StderrLogger:
+    """Prints to whatever ``sys.stderr`` is at write time (not when logging was configured).
+
+    ``PrintLoggerFactory(file=sys.stderr)`` keeps the stream object of configuration time; a
+    replaced and closed stream (a test's capture, a daemonised process) would then turn every
+    log call into ``ValueError: I/O operation on closed file`` inside request handling.
+    """
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(fmt: str = "console", level: str = "info") -> None:
     """Configure structlog (and route stdlib logging through it)."""
     renderer: Any
@@ -99,6 +117,6 @@ def configure_logging(fmt: str = "console", level: str = "info") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

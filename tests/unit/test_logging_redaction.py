@@ -67,3 +67,21 @@ def test_capture_logs_sees_what_the_processor_would_mask() -> None:
     with capture_logs() as logs:
         structlog.get_logger().info("e", nir=NIRS[0])
     assert redact_event(None, "info", dict(logs[0]))["nir"] == REDACTED
+
+
+def test_logging_follows_the_current_stderr_not_the_one_at_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    import sys
+
+    import structlog
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging("json", "info")
+    first.close()  # e.g. a test's capture that ended
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    structlog.get_logger("t").info("after_the_stream_changed")
+    assert "after_the_stream_changed" in second.getvalue()
