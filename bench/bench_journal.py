@@ -1,10 +1,16 @@
-"""The journal: offline verification time, proof sizes, proof latency from SQL, sequencer rate.
+"""The journal: events journaled through the server, offline verification, proofs, sequencer.
 
     python -m bench.bench_journal [--events N] [--bundle-events M] [--proofs P]
-                                  [--integrate-events E] [--no-postgres]
+                                  [--integrate-events E] [--calls C] [--concurrency K]
+                                  [--no-postgres]
 
 Prints, each beside a baseline measured in the same run:
 
+0. events journaled per second through the full server (mTLS, identity, purpose, Cedar,
+   one journal event committed before each answer, the sequencer integrating in the
+   background every second) beside a bare ``grpc.aio`` mTLS echo; how long the sequencer
+   takes to integrate the last event after the load stops; and the latency of a checkpoint
+   and an inclusion proof fetched over gRPC by a compliance officer;
 1. time to verify N events offline (default 100,000; pass ``--events 1000000`` for the full
    million, ~2-3 minutes): recomputing every leaf from the events (RFC 8785 encoding +
    SHA-256) and the tree root, then the checkpoint signature; and ``verify_bundle`` on an
@@ -22,6 +28,8 @@ Nothing here fails on timing.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import hashlib
 import json
 import os
@@ -35,9 +43,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench._echo import ECHO_METHOD, start_echo_server
+from bench._harness import Result, measure, print_table
+from gateway import pki
+from gateway._proto.vigie.v1 import (
+    common_pb2,
+    journal_pb2,
+    journal_pb2_grpc,
+    members_pb2,
+    members_pb2_grpc,
+)
+from gateway.config import Settings
 from gateway.journal import (
     ExportEvent,
     InMemoryNodeStore,
@@ -53,11 +73,21 @@ from gateway.journal import (
     verify_checkpoint,
     vkey_for,
 )
-from gateway.journal._sql import SqlNodeStore
+from gateway.journal._sql import SqlNodeStore, integrated_size
 from gateway.journal.queries import consistency_proof, inclusion_proof
 from gateway.journal.sequencer import integrate
 from gateway.journal.verify import verify_bundle
-from gateway.store import AccessEvent, Database, SqlAuditStore, make_engine, migrate
+from gateway.server import build_gateway
+from gateway.server._policy import EnginePolicyHook
+from gateway.store import (
+    AccessEvent,
+    Database,
+    Member,
+    SqlAuditStore,
+    SqlMemberRegistry,
+    make_engine,
+    migrate,
+)
 
 PG_URL = os.environ.get("VIGIE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ORIGIN = "vigie.bench/journal"
@@ -110,6 +140,10 @@ def offline_verification(n: int, m: int) -> tuple[MerkleTree, list[bytes], list[
     print(f"\n## 1. Offline verification ({n:,} events generated; bundle of {m:,})\n")
     gen_s, events = _timed(lambda: [_event(k) for k in range(n)])
     print(f"(generating the synthetic events took {_fmt_s(gen_s)}, not counted below)\n")
+    # The generator's objects are the bench's, not the verifier's: keep the cyclic GC from
+    # re-scanning them during the timings (a verifier process holds only its bundle).
+    gc.collect()
+    gc.freeze()
 
     # Full recomputation: every leaf from its event, the root, the signature.
     tree = MerkleTree(InMemoryNodeStore())
@@ -310,14 +344,162 @@ def sequencer_rate(count: int, use_pg: bool) -> None:
         db.close()
 
 
+# -- 0. through the full server -------------------------------------------------------------------
+_SERVER_MEMBERS = {"mut-alpha": ("AMC", ("analyst",)), "cpam-dpo": ("AMO", ("compliance_officer",))}
+_INTERVAL_S = 1.0
+
+
+def _creds(d: Path, member: str) -> grpc.ChannelCredentials:
+    m = d / "members"
+    return grpc.ssl_channel_credentials(
+        (d / "ca.crt").read_bytes(),
+        (m / f"{member}.key").read_bytes(),
+        (m / f"{member}.crt").read_bytes(),
+    )
+
+
+def _register(db: Database, d: Path) -> None:
+    for member_id, (kind, roles) in _SERVER_MEMBERS.items():
+        cert = pki.load_certificate((d / "members" / f"{member_id}.crt").read_bytes())
+        member = Member(
+            member_id=member_id,
+            display_name=member_id,
+            kind=kind,  # type: ignore[arg-type]
+            roles=frozenset(roles),
+        )
+        db.run_sync(
+            lambda s, m=member, c=cert: SqlMemberRegistry().register(
+                s, m, fingerprint=pki.spki_fingerprint(c), not_after=c.not_valid_after_utc
+            )
+        )
+
+
+async def _server_case(
+    name: str, url: str, d: Path, calls: int, concurrency: int
+) -> tuple[Result, float, Result, Result, int]:
+    db = Database.from_url(url, threads=8)
+    migrate(db.engine)
+    _register(db, d)
+    settings = Settings(
+        listen="127.0.0.1:0",
+        database_url=url,
+        server_cert=d / "server.crt",
+        server_key=d / "server.key",
+        client_ca=d / "ca.crt",
+        crl=d / "crl.pem",
+        pseudonym_keys=d.parent / "keys" / "pseudonym",
+        data_keys=d.parent / "keys" / "data",
+        journal_key=d.parent / "keys" / "journal.key",
+        environment="test",
+        rate_limit_per_s=1e9,
+        rate_limit_burst=10**9,
+        checkpoint_interval_s=_INTERVAL_S,
+    )
+    gw = await build_gateway(
+        settings, db=db, policy=EnginePolicyHook.load("current-law"), migrate_schema=False
+    )
+    await gw.start()
+    target = f"127.0.0.1:{gw.port}"
+    try:
+        async with (
+            grpc.aio.secure_channel(target, _creds(d, "mut-alpha")) as ch,
+            grpc.aio.secure_channel(target, _creds(d, "cpam-dpo")) as officer,
+        ):
+            members = members_pb2_grpc.MemberServiceStub(ch)  # type: ignore[no-untyped-call]
+            request = members_pb2.GetSelfRequest(purpose=common_pb2.PURPOSE_OPERATIONS)
+            load = await measure(
+                f"GetSelf (1 event each), {name}",
+                lambda: members.GetSelf(request),
+                calls=calls,
+                concurrency=concurrency,
+            )
+            # How long until the sequencer has integrated the last event of the load.
+            stop = time.perf_counter()
+            written = db.run_sync(
+                lambda s: s.scalar(sa.text("SELECT COUNT(*) FROM journal_events"))
+            )
+            while db.run_sync(integrated_size) < written:  # polling the sequencer's progress
+                if time.perf_counter() - stop > 120:
+                    raise RuntimeError("the sequencer did not catch up within 2 minutes")
+                await asyncio.sleep(0.01)
+            catch_up = time.perf_counter() - stop
+            journal = journal_pb2_grpc.JournalServiceStub(officer)  # type: ignore[no-untyped-call]
+            audit = common_pb2.PURPOSE_AUDIT
+            head = await journal.GetCheckpoint(journal_pb2.GetCheckpointRequest(purpose=audit))
+            rng = random.Random(3)
+
+            def proof() -> Any:
+                return journal.GetInclusionProof(
+                    journal_pb2.GetInclusionProofRequest(
+                        purpose=audit, leaf_index=rng.randrange(head.tree_size),
+                        tree_size=head.tree_size,
+                    )
+                )  # fmt: skip
+
+            checkpoint = await measure(
+                f"GetCheckpoint over gRPC, {name}",
+                lambda: journal.GetCheckpoint(journal_pb2.GetCheckpointRequest(purpose=audit)),
+                calls=max(100, calls // 6),
+                concurrency=4,
+            )
+            proofs = await measure(
+                f"GetInclusionProof over gRPC (tree of {head.tree_size:,}), {name}",
+                proof,
+                calls=max(100, calls // 6),
+                concurrency=4,
+            )
+            return load, catch_up, checkpoint, proofs, int(written)
+    finally:
+        await gw.stop(grace=1)
+
+
+async def through_the_server(calls: int, concurrency: int, use_pg: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp) / "pki"
+        pki.init_ca(d)
+        for member_id, (kind, roles) in _SERVER_MEMBERS.items():
+            pki.issue_member(d, member_id, kind, list(roles))
+        server, port = await start_echo_server(d)
+        async with grpc.aio.secure_channel(f"127.0.0.1:{port}", _creds(d, "mut-alpha")) as ch:
+            echo = ch.unary_unary(ECHO_METHOD)
+            baseline = await measure(
+                "bare grpc.aio mTLS echo (baseline)",
+                lambda: echo(b"x" * 32),
+                calls=calls,
+                concurrency=concurrency,
+            )
+        await server.stop(None)
+        cases = []
+        for name, url in _databases(use_pg):
+            cases.append(await _server_case(name, url, d, calls, concurrency))
+    print_table(
+        f"0. Events journaled per second through the full server ({calls} calls, "
+        f"{concurrency} concurrent; sequencer every {_INTERVAL_S:g} s)",
+        baseline,
+        [c[0] for c in cases],
+    )
+    print("\n| database | events journaled | integrated by the sequencer, after the load |")
+    print("|---|---:|---:|")
+    for c in cases:
+        print(f"| {c[0].name.rsplit(', ', 1)[-1]} | {c[4]:,} | {_fmt_s(c[1])} |")
+    print_table(
+        "0b. A compliance officer's checkpoint and proof calls (each also journaled)",
+        baseline,
+        [r for c in cases for r in (c[2], c[3])],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000, help="events verified offline")
     parser.add_argument("--bundle-events", type=int, default=10_000, help="events per bundle")
     parser.add_argument("--proofs", type=int, default=1000, help="proofs timed per store")
     parser.add_argument("--integrate-events", type=int, default=20_000)
+    parser.add_argument("--calls", type=int, default=2000, help="calls through the server")
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
+    asyncio.run(through_the_server(args.calls, args.concurrency, not args.no_postgres))
     n = max(2, args.events)
     m = max(1, min(args.bundle_events, n))
     tree, leaves, _ = offline_verification(n, m)
