@@ -83,6 +83,35 @@ _LINE_COLUMNS = [
 ]
 
 
+# Statements built once (their compiled form is cached by SQLAlchemy): the pre-payment check
+# runs them on every call, and building the expression trees cost more than executing them.
+_BENEFICIARY_LINES = (
+    sa.select(_CLAIMS.c.member_id, *_LINE_COLUMNS)
+    .where(
+        _CLAIMS.c.beneficiary == sa.bindparam("beneficiary"),
+        _CLAIMS.c.sector == sa.bindparam("sector"),
+        _CLAIMS.c.care_date >= sa.bindparam("start"),
+        _CLAIMS.c.care_date <= sa.bindparam("end"),
+    )
+    .order_by(_CLAIMS.c.id)
+)
+_SUSPECTED = sa.select(
+    _SUSPICIONS.c.subject_beneficiary,
+    _SUSPICIONS.c.subject_provider_rpps,
+    _SUSPICIONS.c.subject_provider_am_number,
+    _SUSPICIONS.c.subject_provider_finess,
+).where(
+    _SUSPICIONS.c.status.in_(OPEN_STATUSES),
+    sa.or_(
+        _SUSPICIONS.c.subject_beneficiary.in_(sa.bindparam("beneficiaries", expanding=True)),
+        *(
+            _SUSPECT_COLUMN[level].in_(sa.bindparam(level, expanding=True))
+            for level in ("rpps", "am_number", "finess")
+        ),
+    ),
+)
+
+
 def record_from_row(member: str, values: Sequence[Any]) -> ClaimRecord:
     """A stored line back as a :class:`ClaimRecord` (``values`` in ``CLAIM_FIELDS`` order).
 
@@ -256,18 +285,8 @@ class SqlClaimHistory:
         self, beneficiary: str, sector: Sector, start: date, end: date
     ) -> Sequence[ClaimRecord]:
         """See :meth:`gateway.domain.ClaimHistory.beneficiary_lines`."""
-        c = _CLAIMS.c
-        query = (
-            sa.select(c.member_id, *_LINE_COLUMNS)
-            .where(
-                c.beneficiary == beneficiary,
-                c.sector == sector,
-                c.care_date >= start,
-                c.care_date <= end,
-            )
-            .order_by(c.id)
-        )
-        rows = self._run(lambda s: s.execute(query).all())
+        params = {"beneficiary": beneficiary, "sector": sector, "start": start, "end": end}
+        rows = self._run(lambda s: s.execute(_BENEFICIARY_LINES, params).all())
         return [record_from_row(r[0], r[1:]) for r in rows]
 
     def provider_profile(
@@ -362,21 +381,14 @@ class SqlClaimHistory:
         """
         if not beneficiaries and not providers:
             return frozenset(), frozenset()
-        s = _SUSPICIONS.c
-        terms: list[sa.ColumnElement[bool]] = []
-        if beneficiaries:
-            terms.append(s.subject_beneficiary.in_(sorted(beneficiaries)))
-        levels: dict[ProviderLevel, set[str]] = {}
+        levels: dict[str, set[str]] = {"rpps": set(), "am_number": set(), "finess": set()}
         for level, pid in providers:
-            levels.setdefault(level, set()).add(pid)
-        terms += [_SUSPECT_COLUMN[lvl].in_(sorted(ids)) for lvl, ids in levels.items()]
-        query = sa.select(
-            s.subject_beneficiary,
-            s.subject_provider_rpps,
-            s.subject_provider_am_number,
-            s.subject_provider_finess,
-        ).where(s.status.in_(OPEN_STATUSES), sa.or_(*terms))
-        rows = self._run(lambda ses: ses.execute(query).all())
+            levels[level].add(pid)
+        params = {
+            "beneficiaries": sorted(beneficiaries),
+            **{k: sorted(v) for k, v in levels.items()},
+        }
+        rows = self._run(lambda ses: ses.execute(_SUSPECTED, params).all())
         found_b = {r[0] for r in rows if r[0] in beneficiaries}
         found_p: set[tuple[ProviderLevel, str]] = set()
         for r in rows:
