@@ -58,9 +58,9 @@ import binascii
 import itertools
 import json
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError
 
 from gateway.errors import InvalidArgumentError
 from gateway.journal._canonical import JournalEvent, PersonalFields, leaf_entry, verify_personal
@@ -103,6 +103,17 @@ class BundleWithheldLeaf(_Model):
     inclusion_proof: tuple[str, ...]
 
 
+def _item_kind(value: Any) -> str:
+    # One branch per item, chosen by its keys (no trial of both models on every event).
+    return "withheld" if isinstance(value, dict) and "withheld_leaf_hash" in value else "event"
+
+
+_Item = Annotated[
+    Annotated[BundleEvent, Tag("event")] | Annotated[BundleWithheldLeaf, Tag("withheld")],
+    Discriminator(_item_kind),
+]
+
+
 class BundleRange(_Model):
     start: int
     end: int
@@ -121,7 +132,7 @@ class BundleDocument(_Model):
     origin: str
     checkpoint: str
     range: BundleRange | None = None
-    events: tuple[BundleEvent | BundleWithheldLeaf, ...]
+    events: tuple[_Item, ...]
     consistency: BundleConsistency | None = None
 
 
