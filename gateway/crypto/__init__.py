@@ -13,7 +13,7 @@ from gateway.crypto._aead import Envelope, Sealed, field_aad
 from gateway.crypto._errors import CryptoError, KeyMaterialError, TamperedCiphertextError
 from gateway.crypto._keyfile import generate_key_file, load_key_file, load_key_ring
 from gateway.crypto._keys import MIN_KEY_BYTES, KeyRing, SecretKey
-from gateway.crypto._nir import nir_key, normalise_nir, validate_nir
+from gateway.crypto._nir import contains_nir, nir_key, normalise_nir, validate_nir
 from gateway.crypto._pseudonym import (
     TOKEN1_LENGTH,
     Rekeyer,
@@ -34,6 +34,7 @@ __all__ = [
     "Sealed",
     "SecretKey",
     "TamperedCiphertextError",
+    "contains_nir",
     "field_aad",
     "first_level_message",
     "first_level_token",

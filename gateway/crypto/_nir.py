@@ -32,11 +32,12 @@ changed key digit changes the key.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from gateway.errors import InvalidArgumentError
 
-__all__ = ["NIR_LENGTH", "nir_key", "normalise_nir", "validate_nir"]
+__all__ = ["NIR_LENGTH", "contains_nir", "nir_key", "normalise_nir", "validate_nir"]
 
 NIR_LENGTH: Final = 15
 
@@ -135,3 +136,27 @@ def validate_nir(raw: str, *, field: str = "nir") -> str:
     if int(nir[13:]) != nir_key(nir[:13]):  # step 7
         raise InvalidArgumentError.for_field(field, "checksum: the key does not match")
     return nir
+
+
+# A run that might hold a NIR written with spaces or dots (15 significant characters).
+_NIR_RUN = re.compile(r"[0-9][0-9ABab .]{13,44}[0-9]")
+
+
+def contains_nir(text: str) -> bool:
+    """Whether text holds something that validates as a NIR (spaces and dots allowed).
+
+    Used on every free text and free identifier a member sends (facts, case and line
+    references): a NIR there would be stored in clear, which the pseudonymisation forbids.
+    """
+    for run in _NIR_RUN.finditer(text):
+        compact = run.group(0).replace(" ", "").replace(".", "").upper()
+        for start in range(len(compact) - 14):
+            window = compact[start : start + 15]
+            if window[0] not in "125678":
+                continue
+            try:
+                validate_nir(window)
+            except InvalidArgumentError:
+                continue
+            return True
+    return False

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from gateway.crypto import contains_nir
 from gateway.domain._identifiers import (
     FOLLOW_UP_ACT_CODE,
     is_ccam_code,
@@ -176,6 +177,11 @@ def _check_identifiers(v: Mapping[str, Any], out: list[tuple[str, str]]) -> None
     ref = v.get("member_reference")
     if isinstance(ref, str) and _REFERENCE.fullmatch(ref) is None:
         out.append(("member_reference", "must be 1..64 characters of [A-Za-z0-9._:-]"))
+    # Free identifiers are stored in clear: a NIR there would defeat the pseudonymisation.
+    for name in ("member_reference", "amo_claim_number", "amc_reference"):
+        text = v.get(name)
+        if isinstance(text, str) and contains_nir(text):
+            out.append((name, "must not contain a NIR (send the beneficiary token)"))
     token = v.get("beneficiary_token")
     if isinstance(token, str) and _STORED_KEY.fullmatch(token) is None:
         out.append(("beneficiary_token", _TOKEN_RULE))

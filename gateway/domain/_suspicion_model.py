@@ -25,7 +25,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.crypto import validate_nir
+from gateway.crypto import contains_nir
 from gateway.domain._claims import GROUPING_CODES, SECTORS
 from gateway.domain._identifiers import (
     FOLLOW_UP_ACT_CODE,
@@ -129,8 +129,6 @@ MAX_REASON_CHARS: Final = 1000
 _CASE_REFERENCE = re.compile(r"[A-Za-z0-9._:/-]{1,64}")
 # Printable text: no control characters except tab, line feed and carriage return.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# A run that might hold a NIR written with spaces or dots (15 significant characters).
-_NIR_RUN = re.compile(r"[0-9][0-9ABab .]{13,44}[0-9]")
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -141,20 +139,7 @@ def new_opaque_id(prefix: str) -> str:
     return f"{prefix}_{raw}"
 
 
-def _contains_nir(text: str) -> bool:
-    """Whether free text holds something that validates as a NIR (spaces and dots allowed)."""
-    for run in _NIR_RUN.finditer(text):
-        compact = run.group(0).replace(" ", "").replace(".", "").upper()
-        for start in range(len(compact) - 14):
-            window = compact[start : start + 15]
-            if window[0] not in "125678":
-                continue
-            try:
-                validate_nir(window)
-            except InvalidArgumentError:
-                continue
-            return True
-    return False
+_contains_nir = contains_nir
 
 
 class SuspicionSubject(BaseModel):

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Protocol
 
-from gateway.crypto import Rekeyer
+from gateway.crypto import Rekeyer, contains_nir
 from gateway.domain._claims import ClaimLine, ClaimRecord, Sector, parse_claim_line
 from gateway.domain._history import (
     ClaimHistory,
@@ -293,9 +293,10 @@ def _match(
 
 
 def _reference(mapping: object) -> str:
+    """The refused line's own reference, echoed to its sender -- unless it holds a NIR."""
     if isinstance(mapping, Mapping):
         ref = mapping.get("member_reference")
-        if isinstance(ref, str) and len(ref) <= 64:
+        if isinstance(ref, str) and len(ref) <= 64 and not contains_nir(ref):
             return ref
     return ""
 
