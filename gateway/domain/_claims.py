@@ -154,6 +154,7 @@ class ClaimLine(BaseModel):
 
 
 CLAIM_FIELDS: Final = tuple(ClaimLine.model_fields)
+_FIELD_SET: Final = frozenset(CLAIM_FIELDS)
 
 _INT_FIELDS: Final = frozenset(n for n, f in ClaimLine.model_fields.items() if f.annotation is int)
 _DATE_FIELDS: Final = frozenset({"care_date", "prescription_date"})
@@ -360,7 +361,7 @@ def parse_claim_line(
     problems: list[tuple[str, str]] = []
     values: dict[str, Any] = {}
     for key in mapping:
-        if key not in ClaimLine.model_fields:
+        if key not in _FIELD_SET:
             problems.append((str(key) if isinstance(key, str) else "?", "unknown field"))
     for name in CLAIM_FIELDS:
         value, rule = _coerce(name, mapping.get(name))
