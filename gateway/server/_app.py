@@ -18,7 +18,7 @@ from gateway.server._identity import IdentityResolver
 from gateway.server._pipeline import CallPipeline
 from gateway.server._policy import EnginePolicyHook, PolicyHook
 from gateway.server._ratelimit import RateLimiter
-from gateway.store import Database, SqlMemberRegistry, migrate
+from gateway.store import Database, IdempotencyStore, SqlMemberRegistry, migrate
 
 __all__ = ["Gateway", "build_gateway", "run_forever", "server_options"]
 
@@ -113,7 +113,11 @@ async def build_gateway(
     registry = SqlMemberRegistry()
     identities = IdentityResolver(settings.client_ca, settings.crl, registry)
     pipeline = CallPipeline(
-        db, identities, policy, RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+        db,
+        identities,
+        policy,
+        RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+        IdempotencyStore(keys.envelope),
     )
     server = grpc.aio.server(
         interceptors=[pipeline],

@@ -59,7 +59,7 @@ class CallContext:
     authorized: bool = False
     policy: Any = None  # gateway.server._policy.PolicyHook (typed loosely: no import cycle)
     audit: SqlAuditStore = field(default_factory=SqlAuditStore)
-    idempotency: IdempotencyStore = field(default_factory=IdempotencyStore)
+    idempotency: IdempotencyStore | None = None  # set by the pipeline (it holds the data key)
 
     @property
     def member_id(self) -> str:
@@ -183,16 +183,23 @@ class CallContext:
             UnavailableError: store or journal failure (nothing is committed).
         """
         digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+        store = self.idempotency
+        if store is None:
+            raise UnavailableError("idempotency store not configured", reason="NO_IDEMPOTENCY")
 
         def _tx(session: Session) -> bytes:
-            stored = self.idempotency.lookup(
-                session, self.member_id, self.method, self.request_id, digest
-            )
+            stored = store.lookup(session, self.member_id, self.method, self.request_id, digest)
             if stored is None:
                 response = fn(session)
                 stored = response.SerializeToString(deterministic=True)
-                self.idempotency.store(
-                    session, self.member_id, self.method, self.request_id, digest, stored
+                store.store(
+                    session,
+                    self.member_id,
+                    self.method,
+                    self.request_id,
+                    digest,
+                    stored,
+                    subject_ref=_subject_of(response),
                 )
                 outcome = "OK"
             else:
@@ -219,6 +226,16 @@ class CallContext:
         self.record_refs.clear()
         self.subject_pseudonyms.clear()
         self.record_count = None
+
+
+def _subject_of(message: Any) -> str | None:
+    """The resource an answer is about: a notification's suspicion, else the answer's name."""
+    fields = getattr(getattr(message, "DESCRIPTOR", None), "fields_by_name", {})
+    if "suspicion" in fields and message.HasField("suspicion") and message.suspicion.name:
+        return str(message.suspicion.name)
+    if "name" in fields and message.name:
+        return str(message.name)
+    return None
 
 
 _current: contextvars.ContextVar[CallContext] = contextvars.ContextVar("vigie_call")

@@ -40,7 +40,7 @@ from gateway.server._errors import status_code_for, to_rpc_status
 from gateway.server._identity import IdentityResolver
 from gateway.server._policy import METHOD_RESOURCES, PolicyHook
 from gateway.server._ratelimit import RateLimiter
-from gateway.store import Database
+from gateway.store import Database, IdempotencyStore
 
 __all__ = ["ACTIONS", "WRITE_ACTIONS", "CallPipeline"]
 
@@ -105,8 +105,10 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is
         identities: IdentityResolver,
         policy: PolicyHook,
         limiter: RateLimiter,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.db, self.identities, self.policy, self.limiter = db, identities, policy, limiter
+        self.idempotency = idempotency
         # Why calls must not be served right now (None: serve); set by the server assembly to
         # the journal guard (gateway.journal.guard.JournalGuard.refusal).
         self.gate: Callable[[], str | None] | None = None
@@ -185,7 +187,12 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is
         )
 
     def _new_context(self, method: str) -> CallContext:
-        return CallContext(db=self.db, method=method, action=method.rsplit("/", 1)[-1])
+        return CallContext(
+            db=self.db,
+            method=method,
+            action=method.rsplit("/", 1)[-1],
+            idempotency=self.idempotency,
+        )
 
     # -- wrappers per RPC shape ---------------------------------------------------------------
     def _unary(self, method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:

@@ -114,7 +114,8 @@ class IdempotencyRow(Base):
     method: Mapped[str] = mapped_column(String(100), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    response: Mapped[bytes] = mapped_column(LargeBinary)
+    response: Mapped[bytes] = mapped_column(LargeBinary)  # sealed (AES-256-GCM), never clear
+    subject_ref: Mapped[str | None] = mapped_column(String(100), index=True, default=None)
     created_at: Mapped[datetime]
 
 

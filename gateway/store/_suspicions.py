@@ -23,6 +23,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gateway.store._idempotency import IdempotencyStore
 from gateway.store._models import MemberRow
 from gateway.store._suspicions_models import (
     MemberCoverageRow,
@@ -377,8 +378,10 @@ def erase_suspicion_payload(session: Session, suspicion_id: str, now: datetime) 
     """Delete a suspicion's personal payload (subject, facts, evidence, acts, reasons, views).
 
     The recipients' attached case references go too; who received it and when stay (the
-    retractions and their acknowledgements must remain provable).
+    retractions and their acknowledgements must remain provable). The answers kept for
+    idempotent retries about it are erased as well (they held the submitter's view).
     """
+    IdempotencyStore.forget(session, f"suspicions/{suspicion_id}")
     session.execute(
         sa.update(SuspicionRow)
         .where(SuspicionRow.id == suspicion_id)

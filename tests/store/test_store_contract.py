@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from gateway.crypto import Envelope, KeyRing, TamperedCiphertextError
 from gateway.errors import FailedPreconditionError, UnavailableError
 from gateway.ids import CertFingerprint, MemberId
 from gateway.store import (
@@ -153,8 +154,12 @@ def test_failed_transaction_rolls_back_write_and_event(database: Database) -> No
         assert conn.execute(sa.text("select count(*) from journal_events")).scalar() == 0
 
 
+def _envelope() -> Envelope:
+    return Envelope(KeyRing({"k1": b"\x11" * 32}, "k1"))
+
+
 def test_idempotency_returns_first_answer_and_refuses_reuse(database: Database) -> None:
-    store = IdempotencyStore()
+    store = IdempotencyStore(_envelope())
     args = ("mut-alpha", "/m", "3f0c2b9e-7f5e-4d8a-9b1a-2c3d4e5f6a7b")
     assert database.run_sync(lambda s: store.lookup(s, *args, "d1")) is None
     database.run_sync(lambda s: store.store(s, *args, "d1", b"answer"))
@@ -172,3 +177,30 @@ def test_timestamps_round_trip_as_aware_utc(database: Database) -> None:
 
     row = database.run_sync(lambda s: s.get(JournalEventRow, seq))
     assert row is not None and row.time == when and row.time.tzinfo is not None
+
+
+def test_idempotency_answers_are_sealed_and_erased_with_their_resource(
+    database: Database,
+) -> None:
+    store = IdempotencyStore(_envelope())
+    secret = b"facts summary only the submitter may read"
+    key = ("cpam-75", "/vigie.v1.SuspicionService/CreateSuspicion", "7b2f")
+    database.run_sync(lambda s: store.store(s, *key, "d1", secret, subject_ref="suspicions/s_1"))
+    database.run_sync(lambda s: store.store(s, "cpam-75", "/m", "other", "d2", b"kept"))
+    with database.engine.connect() as conn:
+        raw = b"".join(r[0] for r in conn.execute(sa.text("select response from idempotency_keys")))
+    assert secret not in raw  # 1. sealed at rest
+    # 2. an answer moved to another key does not open (bound to member, method, request id)
+    with database.engine.begin() as conn:
+        conn.execute(
+            sa.text("update idempotency_keys set request_id = 'moved' where request_id = '7b2f'")
+        )
+    with pytest.raises(TamperedCiphertextError):
+        database.run_sync(lambda s: store.lookup(s, key[0], key[1], "moved", "d1"))
+    # 3. erasing the resource erases its stored answers, and only those; a late retry of the
+    #    erased write is refused rather than executed again
+    assert database.run_sync(lambda s: store.forget(s, "suspicions/s_1")) == 1
+    with pytest.raises(FailedPreconditionError) as e:
+        database.run_sync(lambda s: store.lookup(s, key[0], key[1], "moved", "d1"))
+    assert e.value.reason == "ANSWER_ERASED"
+    assert database.run_sync(lambda s: store.lookup(s, "cpam-75", "/m", "other", "d2")) == b"kept"
