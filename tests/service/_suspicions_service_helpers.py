@@ -34,7 +34,7 @@ RPPS_P = make_rpps(_RNG)
 AM_P = make_am_number(_RNG)
 FACTS = "Verres progressifs facturés pour un enfant de cinq ans; monture classe B."
 EVIDENCE = ["doc:2026/0001", "facture-17"]
-STREAM_DEADLINE_S = 10.0
+STREAM_DEADLINE_S = 30.0
 """Longest a test waits for a streamed item it expects (a deadline, not a pause)."""
 
 
