@@ -137,11 +137,12 @@ async def test_a_replica_stuck_holding_the_sequencer_lock_fails_this_one_closed(
 ) -> None:
     if env.db.dialect != "postgresql":
         pytest.skip("replicas share the sequencer lock on PostgreSQL (SQLite: one writer)")
-    write(env, access("cpam-75", time=datetime.now(UTC) - timedelta(minutes=5)))
     stuck = sa.create_engine(env.db.engine.url)  # another gateway's connection
     conn = stuck.connect()
     try:
+        # The other replica takes the lock first; then an event waits behind it.
         conn.execute(sa.text("SELECT * FROM journal_state WHERE id = 1 FOR UPDATE"))
+        write(env, access("cpam-75", time=datetime.now(UTC) - timedelta(minutes=5)))
         await _health_is(env, NOT_SERVING)
         await _refused_unavailable(env)
     finally:
