@@ -21,6 +21,7 @@ from gateway.journal import vkey_for
 from gateway.journal.sequencer import DEFAULT_BATCH, catch_up
 from gateway.server._policy import EnginePolicyHook
 from gateway.services._journal_convert import method_path
+from gateway.services.journal import GUARD_KEY
 from gateway.store import AccessEvent, SqlAuditStore
 from gateway.store._models import JournalEventRow
 from gateway.store._suspicions_models import MemberCoverageRow
@@ -176,3 +177,19 @@ async def wait_for(predicate: Any, *, within: float = 20.0, what: str = "conditi
     while not await predicate():
         assert loop.time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.02)
+
+
+async def full_rounds(env: GatewayEnv, count: int = 2) -> None:
+    """Wait until the gateway's sequencer has finished ``count`` more rounds.
+
+    After a patch, the second round to finish started after the patch: no round that began
+    before it is still in flight.
+    """
+    health = env.gateway.deps.extras[GUARD_KEY].health
+    for _ in range(count):
+        before = health.last_round
+
+        async def moved(before: Any = before) -> bool:
+            return bool(health.last_round != before)
+
+        await wait_for(moved, what="a sequencer round")

@@ -25,6 +25,7 @@ from tests.service._journal_support import (
     AUDIT,
     OPS,
     access,
+    full_rounds,
     journal_pki,
     pending,
     rows,
@@ -121,6 +122,7 @@ async def test_integration_lagging_beyond_its_limit_fails_closed_until_it_catche
     # Integration makes no progress (another replica holds the lock and is stuck) while an
     # event waits: past the lag limit (30 s here) the gateway stops serving.
     monkeypatch.setattr(sequencer_module, "integrate", lambda *_a, **_k: None)
+    await full_rounds(env)  # no round that could still integrate is in flight
     write(env, access("cpam-75", time=datetime.now(UTC) - timedelta(minutes=5)))
     await _health_is(env, NOT_SERVING)
     error = await _refused_unavailable(env)
@@ -181,6 +183,7 @@ async def test_crash_during_integration_in_the_server_then_restart_loses_and_dup
         raise RuntimeError("power cut after the nodes and leaf indices were written")
 
     monkeypatch.setattr(sequencer_module, "sign_checkpoint", power_cut)
+    await full_rounds(first)  # no round that could still sign is in flight
     write(first, *(access("cpam-75") for _ in range(4)))
     await _health_is(first, NOT_SERVING)
     # The failed round left nothing: no leaf index, no node, no checkpoint of a new size.
