@@ -5,8 +5,10 @@ past six months, cleared persons, dismissed cases and closed final decisions pas
 acknowledged notifications; recipients are told before anything they hold is deleted. The run
 and its journal event (``suspicions.retention``) commit in one transaction.
 
-Exit codes (``gateway.cli``): 0 done, 2 bad usage or configuration (unknown bundle, bad keys),
-3 the database is unreachable.
+It needs the database and the data key ring (``VIGIE_DATA_KEYS``, the one the gateway seals
+with: retractions are sealed), nothing else. Exit codes (``gateway.cli``): 0 done, 2 bad usage
+or configuration (unknown bundle, unsafe key file), 3 the database is unreachable or the data
+key ring is missing.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ def _run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DBAPIError
 
     from gateway.cli import _commands
-    from gateway.config import ConfigError
+    from gateway.crypto import CryptoError, Envelope
     from gateway.domain.retention import run_retention_journaled
-    from gateway.errors import UnavailableError
-    from gateway.services import load_keys
+    from gateway.errors import FailedPreconditionError, UnavailableError
+    from gateway.keys import load_ring
     from gateway.store import Database, migrate
     from policy import BundleError, PolicyEngine, bundle_path
 
@@ -43,17 +45,19 @@ def _run(args: argparse.Namespace) -> int:
     except BundleError as e:
         _fail(f"--bundle: {e}", 2)
     try:
-        keys = load_keys(settings)  # retractions are sealed with the data ring
-    except ConfigError as e:
-        _fail(str(e), 2)
+        # Only the data ring (retractions are sealed with it): no pseudonymisation or journal
+        # signing key is needed, so the scheduled job mounts the one secret it uses.
+        envelope = Envelope(load_ring(settings.data_keys))
+    except FailedPreconditionError:
+        _fail(f"VIGIE_DATA_KEYS: no key ring at {settings.data_keys}", 3)
+    except CryptoError as e:
+        _fail(f"VIGIE_DATA_KEYS: {e.message}", 2)
     db = Database.from_url(settings.database_url, threads=1)
     now = datetime.now(UTC)
     try:
         migrate(db.engine)
         report, seq = db.run_sync(
-            lambda s: run_retention_journaled(
-                s, engine, keys.envelope, now, principal=args.principal
-            )
+            lambda s: run_retention_journaled(s, engine, envelope, now, principal=args.principal)
         )
     except (UnavailableError, DBAPIError, OSError) as e:
         _fail(f"database unavailable: {type(e).__name__}", 3)

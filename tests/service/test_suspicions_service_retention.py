@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from gateway.cli import main
+from gateway.keys import init_ring
 from gateway.server._policy import EnginePolicyHook
 from policy import bundle_path
 from tests.service._suspicions_service_helpers import (
@@ -130,6 +131,9 @@ def test_retention_run_exit_codes(
         monkeypatch.setenv(f"VIGIE_{name.upper()}", str(tmp_path / "keys" / name))
     monkeypatch.setenv("VIGIE_JOURNAL_KEY", str(tmp_path / "keys" / "journal.key"))
     ok = f"sqlite:///{tmp_path / 'vigie.db'}"
+    assert main(["retention", "run", "--database-url", ok]) == 3  # no data key ring yet
+    assert "VIGIE_DATA_KEYS" in capsys.readouterr().err
+    init_ring(tmp_path / "keys" / "data_keys")  # as the gateway does at its first start
     assert main(["retention", "run", "--database-url", ok]) == 0  # nothing to purge: done
     assert "journaled as event" in capsys.readouterr().out
     assert main(["retention", "run", "--database-url", ok, "--bundle", "no-such-bundle"]) == 2
