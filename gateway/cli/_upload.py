@@ -44,9 +44,9 @@ def _count_records(path: Path) -> int | None:
     try:
         with path.open("rb") as f:
             lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-            f.seek(0, os.SEEK_END)
-            if f.tell() and (f.seek(-1, os.SEEK_END) or f.read(1) != b"\n"):
-                lines += 1
+            if f.tell():  # a last line without its newline still counts
+                f.seek(-1, os.SEEK_END)
+                lines += f.read(1) != b"\n"
     except OSError:
         return None
     return max(lines - 1, 0) if path.suffix.lower() == ".csv" else lines

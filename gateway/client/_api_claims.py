@@ -66,6 +66,7 @@ class VigieClient(MembersAndSuspicionsAPI):
         request_id: str | None = None,
         on_progress: Callable[[UploadProgress], Any] | None = None,
         batch_size: int = 500,
+        max_in_flight: int | None = 4000,
         max_rejections_kept: int = 1000,
         timeout: float | None = None,
     ) -> UploadResult:
@@ -82,6 +83,9 @@ class VigieClient(MembersAndSuspicionsAPI):
             request_id: The upload's id; generated if not given, reused by re-sends.
             on_progress: Sync or async callback fed by each progress message.
             batch_size: Lines per message (also capped at a quarter of the message limit).
+            max_in_flight: Most lines written and not yet reported received by the gateway
+                (the SDK's flow control: bounded memory on both sides); ``None`` leaves it to
+                HTTP/2 alone. Raised to two batches if smaller.
             max_rejections_kept: Rejections kept in the result (all reach ``on_progress``).
             timeout: Deadline of one attempt in seconds (none by default).
 
@@ -103,6 +107,7 @@ class VigieClient(MembersAndSuspicionsAPI):
             batch_size=batch_size,
             max_batch_bytes=self.config.max_message_bytes // 4,
             max_rejections_kept=max_rejections_kept,
+            max_in_flight=max_in_flight,
             policy=self.config.retry,
             on_progress=on_progress,
             on_retry=self._on_retry,
@@ -339,7 +344,8 @@ class VigieClient(MembersAndSuspicionsAPI):
     ) -> ExportedJournal:
         """Download an export bundle to ``destination`` (or into memory), checking its SHA-256.
 
-        A broken download is restarted from the beginning (reads are idempotent).
+        The bytes go to ``<destination>.partial``, renamed once complete and checked; a broken
+        download is restarted from the beginning (reads are idempotent).
 
         Raises:
             InternalError: The bytes received do not match the announced digest or size.
@@ -353,9 +359,11 @@ class VigieClient(MembersAndSuspicionsAPI):
             request.consistency_from_tree_size = consistency_from_tree_size
         path = Path(destination) if destination is not None else None
 
+        partial = path.with_name(path.name + ".partial") if path is not None else None
+
         async def attempt(per_attempt: float | None) -> ExportedJournal:
             digest, total, chunks = hashlib.sha256(), 0, []
-            out: IO[bytes] | None = path.open("wb") if path is not None else None
+            out: IO[bytes] | None = partial.open("wb") if partial is not None else None
             try:
                 final = None
                 async for message in self._journal.ExportJournal(request, timeout=per_attempt):
@@ -372,6 +380,8 @@ class VigieClient(MembersAndSuspicionsAPI):
                     out.close()
             if final is None or final.sha256 != digest.digest() or final.total_bytes != total:
                 raise InternalError("ExportJournal: the bundle does not match its digest")
+            if partial is not None and path is not None:
+                partial.replace(path)  # only a complete, checked bundle takes the name
             return ExportedJournal(
                 total, digest.digest(), path, None if path is not None else b"".join(chunks)
             )

@@ -19,7 +19,7 @@ from gateway._proto.vigie.v1 import (
     suspicions_pb2_grpc,
 )
 from gateway.client._config import ClientConfig
-from gateway.client._errors import ClientConfigError, UnavailableError, error_from_rpc
+from gateway.client._errors import ClientConfigError, UnavailableError
 from gateway.client._pseudonymise import Pseudonymiser
 from gateway.client._retry import RetryEvent, call_with_retries
 
@@ -147,7 +147,3 @@ class ClientBase:
             request_id=request_id,
             on_retry=self._on_retry,
         )
-
-    @staticmethod
-    def _typed(error: grpc.RpcError) -> Exception:
-        return error_from_rpc(error)

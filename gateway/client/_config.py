@@ -78,7 +78,7 @@ class ClientConfig:
 
     address: str
     certificate: PemSource
-    private_key: PemSource
+    private_key: PemSource = field(repr=False)  # PEM bytes must never reach a log line
     ca: PemSource
     server_name: str | None = None
     timeout: float | None = 30.0

@@ -71,7 +71,7 @@ def _prefix(index: int | None) -> str:
     return f"lines[{index}]." if index is not None else ""
 
 
-def _int(name: str, raw: object, bits: int) -> tuple[int, str | None]:
+def _int(raw: object, bits: int) -> tuple[int, str | None]:
     if raw is None or raw == "":
         return 0, None
     if isinstance(raw, bool):
@@ -161,7 +161,7 @@ def claim_line_from_mapping(
                 fields[f.name] = date
         elif f.type in (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64):
             bits = 32 if f.type == FieldDescriptor.TYPE_INT32 else 64
-            fields[f.name], rule = _int(f.name, raw, bits)
+            fields[f.name], rule = _int(raw, bits)
         elif raw is None:
             fields[f.name], rule = "", None
         elif isinstance(raw, str):

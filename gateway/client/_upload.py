@@ -4,8 +4,10 @@ One upload is one logical operation with one request id (AIP-155). Steps of an a
 
 1. open the stream; a writer task reads the source lazily, converts each row to a
    ``ClaimLine`` (:func:`claim_line_from_mapping`), and writes batches (the first message also
-   carries purpose, request id, side and mode). ``call.write`` waits for HTTP/2 flow control,
-   so at most a batch or two is ever held, whatever the file size;
+   carries purpose, request id, side and mode). It never has more than ``max_in_flight`` lines
+   written but not yet reported received by the gateway's progress messages, so memory stays
+   bounded on both sides whatever the file size (HTTP/2's own windows grow with the
+   bandwidth-delay product and would let megabytes sit in buffers);
 2. meanwhile the progress messages are read and handed to the callback; the rejections they
    carry are mapped back to the source's line indexes (lines the SDK refused are not sent, so
    the server's indexes skip them);
@@ -139,6 +141,18 @@ class _Attempt:
     last: claims_pb2.UploadClaimsResponse | None = None
     rejections: list[LineRejection] = field(default_factory=list)
     truncated: bool = False
+    progressed: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: bool = False
+
+    @property
+    def in_flight(self) -> int:
+        """Lines written but not yet reported received by the gateway."""
+        return self.sent - (self.last.lines_received if self.last is not None else 0)
+
+    def end(self) -> None:
+        """The call is over: release a writer waiting for room."""
+        self.ended = True
+        self.progressed.set()
 
 
 def _rows(source: ClaimSource, fmt: FileFormat | None) -> tuple[Callable[[], Iterable[Any]], bool]:
@@ -198,6 +212,7 @@ class Uploader:
         batch_size: int,
         max_batch_bytes: int,
         max_rejections_kept: int,
+        max_in_flight: int | None,
         policy: RetryPolicy,
         on_progress: Callable[[UploadProgress], Any] | None,
         on_retry: Callable[[RetryEvent], None] | None,
@@ -219,6 +234,8 @@ class Uploader:
         self.side, self.mode, self.pseudonymiser = side, mode, pseudonymiser
         self.batch_size, self.max_batch_bytes = batch_size, max_batch_bytes
         self.max_kept, self.policy = max_rejections_kept, policy
+        # Room for at least two batches, so the gateway always has the next one at hand.
+        self.max_in_flight = None if max_in_flight is None else max(max_in_flight, 2 * batch_size)
         self.on_progress, self.on_retry, self.timeout = on_progress, on_retry, timeout
 
     # -- one attempt ---------------------------------------------------------------------------
@@ -274,6 +291,21 @@ class Uploader:
             )
         return claim_line_from_mapping(row, index=index, pseudonymiser=self.pseudonymiser)
 
+    async def _room(self, state: _Attempt) -> bool:
+        """Wait until fewer than ``max_in_flight`` lines await the gateway; false if it ended.
+
+        The window is the SDK's own flow control, on top of HTTP/2's (whose windows grow with
+        the bandwidth-delay product and would let a whole file sit in buffers): the gateway
+        sends a progress message per chunk it processed (the contract of UploadClaims), each
+        one opening room again.
+        """
+        while self.max_in_flight is not None and state.in_flight >= self.max_in_flight:
+            if state.ended:
+                return False
+            state.progressed.clear()
+            await state.progressed.wait()
+        return not state.ended
+
     async def _write_all(self, call: Any, rows: Iterator[Any], state: _Attempt) -> None:
         first, batch, size = True, [], 0
         try:
@@ -294,6 +326,8 @@ class Uploader:
                 batch.append(line)
                 size += line.ByteSize() + 4
                 if len(batch) >= self.batch_size or size >= self.max_batch_bytes:
+                    if not await self._room(state):
+                        return
                     await call.write(self._header(batch, first))
                     state.sent += len(batch)
                     first, batch, size = False, [], 0
@@ -333,6 +367,7 @@ class Uploader:
             try:
                 async for resp in call:
                     state.last = resp
+                    state.progressed.set()
                     new = self._server_rejections(resp, state)
                     self._keep(state, new)
                     await self._report(state, new, resp.final)
@@ -341,18 +376,22 @@ class Uploader:
                 if task is not None and task.cancelling():
                     raise  # our caller cancelled us
                 # The writer cancelled the call: a local refusal (all-or-nothing) or a source error.
+                state.end()
                 await asyncio.wait([writer])
                 self._raise_writer_error(writer)
                 if state.aborted_locally:
                     return state
                 raise InternalError("UploadClaims: the call was cancelled") from None
             except grpc.RpcError:
+                state.end()
                 await asyncio.wait([writer])
                 self._raise_writer_error(writer)
                 raise
+            state.end()
             await writer
             return state
         finally:
+            state.end()
             if not writer.done():
                 writer.cancel()
                 with suppress(BaseException):

@@ -16,6 +16,7 @@ from gateway.client import (
     ClientConfig,
     ClientConfigError,
     FieldViolation,
+    FileCursor,
     LocalValidationError,
     ResourceExhaustedError,
     RetryPolicy,
@@ -161,3 +162,35 @@ def test_keepalive_below_the_servers_minimum_is_refused() -> None:
         ClientConfig(address="h:1", certificate=b"", private_key=b"", ca=b"", keepalive_s=10)
     with pytest.raises(ClientConfigError, match="host:port"):
         ClientConfig(address="nowhere", certificate=b"", private_key=b"", ca=b"")
+
+
+def test_a_config_never_shows_its_private_key() -> None:
+    config = ClientConfig(
+        address="gateway:50051",
+        certificate=b"-----BEGIN CERTIFICATE-----",
+        private_key=b"-----BEGIN PRIVATE KEY-----very-secret",
+        ca=b"-----BEGIN CERTIFICATE-----",
+    )
+    assert "very-secret" not in repr(config) and "gateway:50051" in repr(config)
+
+
+def test_the_cursor_file_is_replaced_atomically_and_checked_on_load(tmp_path: Path) -> None:
+    cursor = FileCursor(tmp_path / "state" / "cursor.json")
+    assert cursor.load() is None
+    cursor.save(41)
+    cursor.save(42)
+    assert cursor.load() == 42 and sorted(p.name for p in cursor.path.parent.iterdir()) == [
+        "cursor.json"
+    ]
+    for garbage in ('{"after_sequence": "42"}', "[42]", "{not json", '{"after_sequence": -1}'):
+        cursor.path.write_text(garbage)
+        with pytest.raises(ClientConfigError, match="cursor file"):
+            cursor.load()
+
+
+def test_config_from_environment_names_what_is_missing() -> None:
+    env = {"VIGIE_CLIENT_CERT": "c.crt", "VIGIE_CLIENT_KEY": "c.key"}
+    with pytest.raises(ClientConfigError, match="VIGIE_CLIENT_CA"):
+        ClientConfig.from_env(env)
+    config = ClientConfig.from_env({**env, "VIGIE_CLIENT_CA": "ca.crt"}, timeout=3.0)
+    assert (config.address, config.ca, config.timeout) == ("127.0.0.1:50051", "ca.crt", 3.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,37 @@ async def test_progress_callback_is_fed_by_the_servers_progress_messages(usdk: S
     assert received == sorted(received) and received[-1] == 50 and len(progress) >= 6
     assert [p.final for p in progress] == [False] * (len(progress) - 1) + [True]
     assert stored(usdk) == 50
+
+
+@pytest.mark.parametrize("mode", ["per_line", "all_or_nothing"])
+async def test_memory_stays_bounded_the_sdk_never_runs_ahead_of_the_gateway(
+    sdk: Sdk, mode: str
+) -> None:
+    total, batch, window = 3000, 100, 500
+    pulled = 0
+    lead: list[int] = []
+
+    def source() -> Iterator[dict[str, Any]]:
+        nonlocal pulled
+        for row in lines(total, seed=31):
+            pulled += 1
+            yield row
+
+    def on_progress(p: UploadProgress) -> None:
+        lead.append(pulled - p.lines_received)
+
+    result = await sdk.client("cpam-75").upload_claims(
+        source,
+        side="AMO",
+        mode=mode,  # type: ignore[arg-type]
+        batch_size=batch,
+        max_in_flight=window,
+        on_progress=on_progress,
+    )
+    assert result.ok and result.lines_accepted == total and stored(sdk) == total
+    # Lines read from the source but not yet received by the gateway: at most the window
+    # plus the batch being assembled -- never the whole file.
+    assert len(lead) >= total // batch and max(lead) <= window + batch
 
 
 async def test_refused_lines_are_reported_at_their_source_index_with_their_fields(
