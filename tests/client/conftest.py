@@ -118,14 +118,17 @@ async def proxy() -> AsyncIterator[TcpProxy]:
 
 
 class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Outermost server interceptor: lets a test act after the real handler ran.
+    """Outermost server interceptor: lets a test act before or after the real handler ran.
 
-    ``after_unary[action]`` is called with the request and the response the gateway produced
-    (its write and journal event already committed); returning a status code makes the call
-    fail with it instead, as if the answer had been lost on the way back.
+    ``before_unary[action]`` is awaited before the gateway sees the request (to hold an attempt
+    past its deadline, deterministically). ``after_unary[action]`` is called with the request
+    and the response the gateway produced (its write and journal event already committed);
+    returning a status code makes the call fail with it instead, as if the answer had been lost
+    on the way back.
     """
 
     def __init__(self) -> None:
+        self.before_unary: dict[str, Callable[[Any], Awaitable[None]]] = {}
         self.after_unary: dict[str, Callable[[Any, Any], grpc.StatusCode | None]] = {}
         self.seen: list[tuple[str, Any]] = []
 
@@ -133,7 +136,8 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         action = details.method.rsplit("/", 1)[-1]
         hook = self.after_unary.get(action)
-        if handler is None or hook is None or handler.request_streaming:
+        before = self.before_unary.get(action)
+        if handler is None or (hook is None and before is None) or handler.request_streaming:
             return handler
         inner = handler.unary_unary
         if inner is None:
@@ -141,8 +145,10 @@ class FaultInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         async def wrapped(request: Any, context: Any) -> Any:
             self.seen.append((action, request))
+            if before is not None:
+                await before(request)
             response = await inner(request, context)
-            code = hook(request, response)
+            code = hook(request, response) if hook is not None else None
             if code is not None:
                 await context.abort(code, "injected fault: the answer was lost")
             return response

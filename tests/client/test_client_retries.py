@@ -3,6 +3,8 @@ else is retried."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 
@@ -133,3 +135,26 @@ async def test_rate_limit_is_retried_after_the_servers_retry_delay(
     assert retry.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert retry.delay_s >= 1.0  # RetryInfo.retry_delay honoured over the shorter backoff
     assert outcomes(sdk.env, "GetSelf") == ["OK", "RESOURCE_EXHAUSTED", "OK"]
+
+
+async def test_an_attempt_past_its_own_deadline_is_retried_within_the_overall_one(
+    fault_injection: FaultInterceptor, sdk_factory: SdkFactory
+) -> None:
+    held, release = [], asyncio.Event()
+
+    async def hold_the_first_attempt(request: object) -> None:
+        held.append(request)
+        if len(held) == 1:
+            await release.wait()  # the gateway "hangs" on this attempt until the test ends
+
+    fault_injection.before_unary["CreateSuspicion"] = hold_the_first_attempt
+    sdk = await sdk_factory()
+    client = sdk.client("cpam-75", attempt_timeout=0.5, timeout=20.0)
+    try:
+        created = await client.submit_suspicion(nir=NIR, **SUSPICION)
+    finally:
+        release.set()
+    assert created.name.startswith("suspicions/")
+    assert [r.error.code for r in sdk.retries] == [grpc.StatusCode.DEADLINE_EXCEEDED]
+    assert len(held) == 2 and held[0].request_id == held[1].request_id  # type: ignore[attr-defined]
+    assert count(sdk.env, "suspicions") == 1 and outcomes(sdk.env, "CreateSuspicion")[0] == "OK"
