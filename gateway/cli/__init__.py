@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.cli import _commands
+from gateway.errors import FailedPreconditionError, NotFoundError, VigieError
 
 __all__ = ["main"]
 
@@ -35,6 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _commands.CliError as e:
         print(f"vigie {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except (FailedPreconditionError, NotFoundError) as e:  # a needed file or state is missing
+        print(f"vigie {args.command}: error: {e.message}", file=sys.stderr)
+        return 3
+    except VigieError as e:  # any other refusal of ours: the message names field and rule
+        print(f"vigie {args.command}: error: {e.message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import VigieError
+from gateway.errors import FailedPreconditionError, VigieError
 
 __all__ = ["REGISTRY", "CliError"]
 
@@ -87,8 +87,8 @@ def _pki_issue(args: argparse.Namespace) -> int:
     roles = [r for r in args.roles.split(",") if r]
     try:
         issued = pki.issue_member(Path(args.dir), args.member_id, args.kind, roles, days=args.days)
-    except FileNotFoundError as e:
-        raise CliError(f"{e} (run `vigie pki init` first)", 3) from None
+    except FailedPreconditionError as e:
+        raise CliError(f"{e.message} (run `vigie pki init --dir {args.dir}` first)", 3) from None
     print(f"member certificate: {issued.cert_path}\nprivate key (0600): {issued.key_path}")
     return 0
 
@@ -247,8 +247,13 @@ def _register_migrate(sub: Any) -> None:
 
 # -- policy ------------------------------------------------------------------------------------
 def _policy_test(args: argparse.Namespace) -> int:
+    from policy import BundleError, bundle_path
     from policy.testing import main as policy_test_main
 
+    try:
+        bundle_path(args.bundle)
+    except BundleError as e:
+        raise CliError(str(e), 3) from None
     return policy_test_main([args.bundle])
 
 
