@@ -54,3 +54,16 @@ def test_every_vigie_invocation_parses_with_the_real_cli(where: str) -> None:
 def test_the_retention_cron_job_is_not_left_suspended() -> None:
     cron = yaml.safe_load((DEPLOY / "k8s" / "retention-cronjob.yaml").read_text())
     assert cron["spec"]["suspend"] is False
+
+
+def test_the_retention_job_mounts_the_data_key_ring_it_needs() -> None:
+    from deploy_files import find
+
+    config = find("ConfigMap", "vigie-config")["data"]
+    cron = find("CronJob", "vigie-retention")
+    spec = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    mounts = [m["mountPath"] for m in container["volumeMounts"]]
+    assert any(config["VIGIE_DATA_KEYS"].startswith(m + "/") for m in mounts)
+    (init,) = spec["initContainers"]
+    assert "/run/vigie/keys" in {m["mountPath"] for m in init["volumeMounts"]}
