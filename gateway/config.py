@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     journal_key: Path = Field(default=Path("var/keys/journal.key"))
     journal_origin: str = "vigie.example/journal"
     checkpoint_interval_s: float = Field(default=5.0, gt=0)
+    # Events per integration transaction. Each batch holds the interpreter (hashing, proofs,
+    # signing) and, on SQLite, the write lock: small batches keep every call's latency tail
+    # short while the sequencer catches up (docs/performance.md, pre-payment check).
+    journal_batch_size: int = Field(default=256, ge=1, le=100_000)
     # Policy
     policy_bundle: str = Field(default="current-law", description="bundled name or a folder path")
     # Limits

@@ -103,7 +103,11 @@ class JournalServicer(journal_pb2_grpc.JournalServiceServicer):
         self.origin = settings.journal_origin
         self.vkey = vkey_for(self.origin, key.public_key())
         self.guard = JournalGuard(
-            deps.db, key, self.origin, interval=settings.checkpoint_interval_s
+            deps.db,
+            key,
+            self.origin,
+            interval=settings.checkpoint_interval_s,
+            batch_size=settings.journal_batch_size,
         )
         deps.extras[GUARD_KEY] = self.guard
         deps.jobs.extend([self.guard.run_sequencer, self.guard.watch])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ __all__ = ["Database", "make_engine", "migrate", "migration_config"]
 T = TypeVar("T")
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_SQLITE_BUSY_S = 30.0
 
 
 def make_engine(url: str, *, pool_size: int = 8) -> Engine:
@@ -43,7 +45,9 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
+            url,
+            connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_S},
+            pool_size=pool_size,
         )
 
         @event.listens_for(engine, "connect")
@@ -55,7 +59,7 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_S * 1000)}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -92,6 +96,13 @@ class Database:
         self.dialect = engine.dialect.name
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="vigie-db")
+        # SQLite has one writer, and every transaction here takes the write lock up front
+        # (BEGIN IMMEDIATE). A connection that finds it taken sleeps in growing steps (up to
+        # 100 ms) before retrying: under load that polling, not the work, made the latency
+        # tail (docs/performance.md). Transactions of this process therefore queue on a lock
+        # of their own and reach SQLite one at a time; other processes still meet
+        # busy_timeout. PostgreSQL needs no such queue.
+        self._sqlite_writer = threading.RLock() if self.dialect == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str, *, threads: int = 8) -> Database:
@@ -105,6 +116,10 @@ class Database:
             UnavailableError: the database failed or could not be reached (fail closed).
             IntegrityError: a constraint was violated (the caller decides what it means).
         """
+        writer = self._sqlite_writer
+        # Wait as long as SQLite's own busy_timeout would have, then fail closed the same way.
+        if writer is not None and not writer.acquire(timeout=_SQLITE_BUSY_S):
+            raise UnavailableError("the store is busy", reason="STORE_BUSY")
         session = self._sessions()
         try:
             with session.begin():
@@ -115,6 +130,8 @@ class Database:
             raise UnavailableError("the store is unavailable", reason="STORE_UNAVAILABLE") from e
         finally:
             session.close()
+            if writer is not None:
+                writer.release()
 
     def run_sync(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in one transaction on the calling thread."""
