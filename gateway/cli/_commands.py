@@ -66,9 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _register_serve(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the gateway (configuration from VIGIE_* variables)")
     p.add_argument("--database-url", help="override VIGIE_DATABASE_URL")
-    p.add_argument(
-        "--env-file", help="read VIGIE_* settings from this file (the environment wins)"
-    )
+    p.add_argument("--env-file", help="read VIGIE_* settings from this file (the environment wins)")
     p.set_defaults(func=_serve)
 
 
