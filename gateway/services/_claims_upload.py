@@ -220,6 +220,7 @@ class _Upload:
             progress=self._progress,
         )
         self.bridge: _Bridge | None = None
+        self._notified: set[str] = set()  # members whose feed this upload wrote to
 
     # -- hooks, on the database thread, inside the transaction --------------------------------
 
@@ -265,7 +266,15 @@ class _Upload:
                 session, member.member_id, "ALERT", alert.name, payload,
                 self.deps.keys.envelope, now,
             )  # fmt: skip
+            self._notified.add(member.member_id)
         self.alerts.mark_delivered(session, [a.id for a in pending])
+
+    def _wake(self) -> None:
+        """Wake the notification streams of the members this upload's commits wrote to."""
+        feed = self.deps.extras.get("notification_feed")
+        if feed is not None and self._notified:
+            feed.wake(set(self._notified))
+        self._notified.clear()
 
     def _reset_records(self) -> None:
         self.call.record_refs.clear()
@@ -292,6 +301,7 @@ class _Upload:
                 for start in range(0, len(lines), size):
                     raws = [line_to_mapping(pb) for pb in lines[start : start + size]]
                     snapshot = await self.call.write(partial(self._chunk_tx, raws))
+                    self._wake()  # committed: open streams may read the new alerts now
                     rejections, self.rejections = self.rejections, []
                     yield progress_to_pb(snapshot, rejections)
             report = self.ingestion.finish()
@@ -361,6 +371,7 @@ class _Upload:
                 progress = bridge.outbox.get_nowait()
                 yield progress_to_pb(progress, progress.rejections)
             report = writer.result()  # raises the worker's error (store, idle timeout)
+            self._wake()
         finally:
             bridge.abort()
             feeder.cancel()
