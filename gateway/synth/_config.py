@@ -37,6 +37,8 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gateway.domain._suspicion_model import FRAUD_TYPES
+
 __all__ = [
     "AMC_NAMES",
     "AMO_MEMBER",
@@ -47,21 +49,7 @@ __all__ = [
     "SynthSummary",
 ]
 
-FRAUD_PATTERNS: Final = (
-    "phantom_complement",
-    "amount_mismatch",
-    "early_renewal",
-    "prescription_invalid",
-    "price_above_cap",
-    "double_billing_amc",
-    "duplicate_item",
-    "no_followup",
-    "implausible_demography",
-    "provider_volume_outlier",
-    "class_shift",
-    "identity_theft",
-    "fictitious_billing",
-)
+FRAUD_PATTERNS: Final[tuple[str, ...]] = FRAUD_TYPES
 """The closed list of fraud patterns (claim-line specification; also the suspicion fraud types)."""
 
 DEFAULT_FRAUD_RATES: Final = MappingProxyType(
