@@ -47,21 +47,11 @@ async def _gateway_case(name: str, url: str, d: Path, calls: int, concurrency: i
     member = Member(
         member_id="mut-alpha", display_name="Alpha", kind="AMC", roles=frozenset({"analyst"})
     )
-    db.run_sync(
-        lambda s: SqlMemberRegistry().register(
-            s, member, fingerprint=pki.spki_fingerprint(cert), not_after=cert.not_valid_after_utc
-        )
-    )
-    settings = Settings(
-        listen="127.0.0.1:0",
+    db.run_sync(lambda s: SqlMemberRegistry().register_certificate(s, member, cert))
+    settings = Settings.local(
+        d,
+        d.parent,
         database_url=url,
-        server_cert=d / "server.crt",
-        server_key=d / "server.key",
-        client_ca=d / "ca.crt",
-        crl=d / "crl.pem",
-        pseudonym_keys=d.parent / "keys" / "pseudonym",
-        data_keys=d.parent / "keys" / "data",
-        journal_key=d.parent / "keys" / "journal.key",
         environment="test",
         rate_limit_per_s=1e9,
         rate_limit_burst=10**9,

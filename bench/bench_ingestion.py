@@ -108,11 +108,7 @@ def _register(db: Database, pki_dir: Path, member: str, kind: str) -> None:
         kind=kind,  # type: ignore[arg-type]
         roles=frozenset({"submitter", "analyst"}),
     )
-    db.run_sync(
-        lambda s: SqlMemberRegistry().register(
-            s, entry, fingerprint=pki.spki_fingerprint(cert), not_after=cert.not_valid_after_utc
-        )
-    )
+    db.run_sync(lambda s: SqlMemberRegistry().register_certificate(s, entry, cert))
 
 
 @asynccontextmanager
@@ -130,16 +126,10 @@ async def running_gateway(
         migrate(db.engine)
         for member, kind in members:
             _register(db, pki_dir, member, kind)
-        settings = Settings(
-            listen="127.0.0.1:0",
+        settings = Settings.local(
+            pki_dir,
+            work,
             database_url=url,
-            server_cert=pki_dir / "server.crt",
-            server_key=pki_dir / "server.key",
-            client_ca=pki_dir / "ca.crt",
-            crl=pki_dir / "crl.pem",
-            pseudonym_keys=work / "keys" / "pseudonym",
-            data_keys=work / "keys" / "data",
-            journal_key=work / "keys" / "journal.key",
             environment="test",
             rate_limit_per_s=1e9,
             rate_limit_burst=10**9,

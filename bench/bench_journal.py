@@ -367,11 +367,7 @@ def _register(db: Database, d: Path) -> None:
             kind=kind,  # type: ignore[arg-type]
             roles=frozenset(roles),
         )
-        db.run_sync(
-            lambda s, m=member, c=cert: SqlMemberRegistry().register(
-                s, m, fingerprint=pki.spki_fingerprint(c), not_after=c.not_valid_after_utc
-            )
-        )
+        db.run_sync(lambda s, m=member, c=cert: SqlMemberRegistry().register_certificate(s, m, c))
 
 
 async def _server_case(
@@ -380,16 +376,10 @@ async def _server_case(
     db = Database.from_url(url, threads=8)
     migrate(db.engine)
     _register(db, d)
-    settings = Settings(
-        listen="127.0.0.1:0",
+    settings = Settings.local(
+        d,
+        d.parent,
         database_url=url,
-        server_cert=d / "server.crt",
-        server_key=d / "server.key",
-        client_ca=d / "ca.crt",
-        crl=d / "crl.pem",
-        pseudonym_keys=d.parent / "keys" / "pseudonym",
-        data_keys=d.parent / "keys" / "data",
-        journal_key=d.parent / "keys" / "journal.key",
         environment="test",
         rate_limit_per_s=1e9,
         rate_limit_burst=10**9,

@@ -153,21 +153,11 @@ async def _server_cases(
             kind=kind,
             roles=frozenset(roles),  # type: ignore[arg-type]
         )
-        db.run_sync(
-            lambda s, m=member, c=cert: SqlMemberRegistry().register(
-                s, m, fingerprint=pki.spki_fingerprint(c), not_after=c.not_valid_after_utc
-            )
-        )
-    settings = Settings(
-        listen="127.0.0.1:0",
+        db.run_sync(lambda s, m=member, c=cert: SqlMemberRegistry().register_certificate(s, m, c))
+    settings = Settings.local(
+        d,
+        d.parent,
         database_url=url,
-        server_cert=d / "server.crt",
-        server_key=d / "server.key",
-        client_ca=d / "ca.crt",
-        crl=d / "crl.pem",
-        pseudonym_keys=d.parent / "keys" / "pseudonym",
-        data_keys=d.parent / "keys" / "data",
-        journal_key=d.parent / "keys" / "journal.key",
         environment="test",
         rate_limit_per_s=1e9,
         rate_limit_burst=10**9,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -88,6 +88,27 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("expected host:port")
         return value
+
+    @classmethod
+    def local(cls, pki_dir: Path, state_dir: Path, **overrides: Any) -> Settings:
+        """A gateway on local files, on a free port of 127.0.0.1.
+
+        ``pki_dir`` is a folder made by ``vigie pki init``; the key rings and the journal key
+        live under ``state_dir/keys``. Used by the demo, ``vigie evaluate``, the benchmarks and
+        the tests; ``overrides`` are any other settings.
+        """
+        values: dict[str, Any] = {
+            "listen": "127.0.0.1:0",
+            "server_cert": pki_dir / "server.crt",
+            "server_key": pki_dir / "server.key",
+            "client_ca": pki_dir / "ca.crt",
+            "crl": pki_dir / "crl.pem",
+            "pseudonym_keys": state_dir / "keys" / "pseudonym",
+            "data_keys": state_dir / "keys" / "data",
+            "journal_key": state_dir / "keys" / "journal.key",
+        }
+        values.update(overrides)
+        return cls(**values)
 
     def check_files(self) -> None:
         """Check that the TLS files the server needs exist and are readable.

@@ -161,15 +161,7 @@ def _members_add(args: argparse.Namespace) -> int:
     db = Database.from_url(settings.database_url, threads=1)
     try:
         migrate(db.engine)
-        db.run_sync(
-            lambda s: SqlMemberRegistry().register(
-                s,
-                member,
-                fingerprint=pki.spki_fingerprint(cert),
-                subject=cert.subject.rfc4514_string(),
-                not_after=cert.not_valid_after_utc,
-            )
-        )
+        db.run_sync(lambda s: SqlMemberRegistry().register_certificate(s, member, cert))
     except ValueError as e:
         raise CliError(str(e), 1) from None
     finally:

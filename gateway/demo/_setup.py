@@ -73,16 +73,11 @@ class DemoFiles:
         return self.pki / "ca.crt"
 
     def settings(self, *, listen: str = "127.0.0.1:0", bundle: str) -> Settings:
-        return Settings(
+        return Settings.local(
+            self.pki,
+            self.root,
             listen=listen,
             database_url=self.database_url,
-            server_cert=self.pki / "server.crt",
-            server_key=self.pki / "server.key",
-            client_ca=self.pki / "ca.crt",
-            crl=self.pki / "crl.pem",
-            pseudonym_keys=self.root / "keys" / "pseudonym",
-            data_keys=self.root / "keys" / "data",
-            journal_key=self.root / "keys" / "journal.key",
             journal_origin="vigie.demo/journal",
             checkpoint_interval_s=0.5,
             policy_bundle=bundle,
@@ -175,13 +170,7 @@ def prepare(root: Path, *, bundle: str) -> DemoFiles:
                 roles=frozenset(roles[actor.member_id]),
             )
             db.run_sync(
-                functools.partial(
-                    registry.register,
-                    member=member,
-                    fingerprint=pki.spki_fingerprint(cert),
-                    subject=cert.subject.rfc4514_string(),
-                    not_after=cert.not_valid_after_utc,
-                )
+                functools.partial(registry.register_certificate, member=member, certificate=cert)
             )
     finally:
         db.close()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -98,6 +99,24 @@ class SqlMemberRegistry:
                         added_at=now,
                     )
                 )
+
+    def register_certificate(
+        self, session: Session, member: Member, certificate: x509.Certificate
+    ) -> None:
+        """Create or update ``member`` and pin ``certificate`` to it (by SPKI fingerprint).
+
+        Raises:
+            ValueError: unknown role, or the certificate is pinned to another member.
+        """
+        from gateway.pki import spki_fingerprint
+
+        self.register(
+            session,
+            member,
+            fingerprint=spki_fingerprint(certificate),
+            subject=certificate.subject.rfc4514_string(),
+            not_after=certificate.not_valid_after_utc,
+        )
 
     def by_fingerprint(self, session: Session, fingerprint: CertFingerprint) -> Member | None:
         row = session.execute(

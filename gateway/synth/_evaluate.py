@@ -161,26 +161,14 @@ async def run_evaluation(
             kind=kind,  # type: ignore[arg-type]
             roles=frozenset({"submitter", "analyst"}),
         )
-        registry.register(
-            session,
-            entry,
-            fingerprint=pki.spki_fingerprint(cert),
-            subject=cert.subject.rfc4514_string(),
-            not_after=cert.not_valid_after_utc,
-        )
+        registry.register_certificate(session, entry, cert)
 
     for member, kind in members:
         db.run_sync(functools.partial(register, member=member, kind=kind))
-    settings = Settings(
-        listen="127.0.0.1:0",
+    settings = Settings.local(
+        pki_dir,
+        work,
         database_url=url,
-        server_cert=pki_dir / "server.crt",
-        server_key=pki_dir / "server.key",
-        client_ca=pki_dir / "ca.crt",
-        crl=pki_dir / "crl.pem",
-        pseudonym_keys=work / "keys" / "pseudonym",
-        data_keys=work / "keys" / "data",
-        journal_key=work / "keys" / "journal.key",
         environment="test",
         rate_limit_per_s=1e9,
         rate_limit_burst=10**9,

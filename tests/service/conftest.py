@@ -98,15 +98,7 @@ def register_members(
             kind=kind,  # type: ignore[arg-type]
             roles=frozenset(roles),
         )
-        db.run_sync(
-            lambda s, m=member, c=cert: reg.register(
-                s,
-                m,
-                fingerprint=pki.spki_fingerprint(c),
-                subject=c.subject.rfc4514_string(),
-                not_after=c.not_valid_after_utc,
-            )
-        )
+        db.run_sync(lambda s, m=member, c=cert: reg.register_certificate(s, m, c))
 
 
 @pytest.fixture(scope="session")
@@ -115,21 +107,8 @@ def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def settings_for(pki_dir: Path, db_url: str, tmp: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(
-        listen="127.0.0.1:0",
-        database_url=db_url,
-        server_cert=pki_dir / "server.crt",
-        server_key=pki_dir / "server.key",
-        client_ca=pki_dir / "ca.crt",
-        crl=pki_dir / "crl.pem",
-        pseudonym_keys=tmp / "keys" / "pseudonym",
-        data_keys=tmp / "keys" / "data",
-        journal_key=tmp / "keys" / "journal.key",
-        environment="test",
-        shutdown_grace_s=1.0,
-    )
-    values.update(overrides)
-    return Settings(**values)
+    values: dict[str, Any] = {"environment": "test", "shutdown_grace_s": 1.0, **overrides}
+    return Settings.local(pki_dir, tmp, database_url=db_url, **values)
 
 
 GatewayFactory = Callable[..., Any]
