@@ -15,7 +15,7 @@ from typing import IO, Any
 from gateway._proto.vigie.v1 import claims_pb2, journal_pb2
 from gateway.client import _vocab
 from gateway.client._api_suspicions import MembersAndSuspicionsAPI, Purpose
-from gateway.client._base import UNSET, Timeout, new_request_id
+from gateway.client._base import UNSET, Timeout, follow_pages, new_request_id
 from gateway.client._errors import InternalError
 from gateway.client._lines import FileFormat, claim_line_from_mapping
 from gateway.client._retry import call_with_retries
@@ -176,14 +176,8 @@ class VigieClient(MembersAndSuspicionsAPI):
 
     async def iter_alerts(self, **filters: Any) -> AsyncIterator[claims_pb2.Alert]:
         """Every alert, following page tokens (filters of :meth:`list_alerts`)."""
-        token = ""
-        while True:
-            page = await self.list_alerts(page_token=token, **filters)
-            for alert in page.alerts:
-                yield alert
-            token = page.next_page_token
-            if not token:
-                return
+        async for item in follow_pages(self.list_alerts, "alerts", **filters):
+            yield item
 
     async def get_alert(
         self, name: str, *, purpose: Purpose = "fraud_detection", timeout: Timeout = UNSET
@@ -240,6 +234,12 @@ class VigieClient(MembersAndSuspicionsAPI):
         return await self._unary(
             "ListAccessEvents", self._journal.ListAccessEvents, request, timeout=timeout
         )
+
+    async def iter_access_events(self, **filters: Any) -> AsyncIterator[journal_pb2.AccessEvent]:
+        """Every visible access event, following page tokens (filters of
+        :meth:`list_access_events`)."""
+        async for item in follow_pages(self.list_access_events, "access_events", **filters):
+            yield item
 
     async def list_person_accesses(
         self,

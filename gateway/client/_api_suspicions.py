@@ -13,7 +13,7 @@ import grpc
 
 from gateway._proto.vigie.v1 import members_pb2, suspicions_pb2
 from gateway.client import _vocab
-from gateway.client._base import UNSET, ClientBase, Timeout, new_request_id
+from gateway.client._base import UNSET, ClientBase, Timeout, follow_pages, new_request_id
 from gateway.client._errors import error_from_rpc
 from gateway.client._notifications import (
     CursorStore,
@@ -67,14 +67,8 @@ class MembersAndSuspicionsAPI(ClientBase):
 
     async def iter_members(self, **filters: Any) -> AsyncIterator[members_pb2.Member]:
         """Every visible member, following page tokens (same filters as :meth:`list_members`)."""
-        token = ""
-        while True:
-            page = await self.list_members(page_token=token, **filters)
-            for member in page.members:
-                yield member
-            token = page.next_page_token
-            if not token:
-                return
+        async for item in follow_pages(self.list_members, "members", **filters):
+            yield item
 
     # -- SuspicionService --------------------------------------------------------------------
     async def create_suspicion(
@@ -211,14 +205,8 @@ class MembersAndSuspicionsAPI(ClientBase):
 
     async def iter_suspicions(self, **filters: Any) -> AsyncIterator[suspicions_pb2.Suspicion]:
         """Every visible suspicion, following page tokens (filters of :meth:`list_suspicions`)."""
-        token = ""
-        while True:
-            page = await self.list_suspicions(page_token=token, **filters)
-            for suspicion in page.suspicions:
-                yield suspicion
-            token = page.next_page_token
-            if not token:
-                return
+        async for item in follow_pages(self.list_suspicions, "suspicions", **filters):
+            yield item
 
     async def transition_suspicion(
         self,

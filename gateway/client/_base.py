@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -37,6 +37,26 @@ class _Unset:
 
 UNSET = _Unset()
 Timeout = float | None | _Unset
+
+
+async def follow_pages(
+    list_page: Callable[..., Awaitable[Any]], items: str, **filters: Any
+) -> AsyncIterator[Any]:
+    """Every item of a paginated list (AIP-158): call ``list_page`` until no next page token.
+
+    Args:
+        list_page: One of the client's ``list_*`` methods.
+        items: The response's repeated field (``"alerts"``, ``"suspicions"``...).
+        filters: The ``list_*`` method's keyword arguments (``page_token`` excepted).
+    """
+    token = ""
+    while True:
+        page = await list_page(page_token=token, **filters)
+        for item in getattr(page, items):
+            yield item
+        token = page.next_page_token
+        if not token:
+            return
 
 
 def new_request_id() -> str:

@@ -236,20 +236,14 @@ async def _refusals(
 
 
 async def _compliance(dpo: VigieClient, files: DemoFiles, report: DemoReport) -> None:
-    token = ""
-    while True:
-        page = await dpo.list_access_events(purpose="audit", page_size=1000, page_token=token)
-        for e in page.access_events:
-            report.accesses[
-                (
-                    e.member.removeprefix("members/"),
-                    _show.enum_word(e, "purpose"),
-                    _show.enum_word(e, "decision"),
-                )
-            ] += 1
-        token = page.next_page_token
-        if not token:
-            break
+    async for e in dpo.iter_access_events(purpose="audit", page_size=1000):
+        report.accesses[
+            (
+                e.member.removeprefix("members/"),
+                _show.enum_word(e, "purpose"),
+                _show.enum_word(e, "decision"),
+            )
+        ] += 1
     person = await dpo.list_person_accesses(nir=DEMO_NIR, purpose="data_subject_request")
     report.person_accesses = list(person.access_events)
     files.exports.mkdir(exist_ok=True)
