@@ -125,9 +125,6 @@ def new_opaque_id(prefix: str) -> str:
     return f"{prefix}_{raw}"
 
 
-_contains_nir = contains_nir
-
-
 class SuspicionSubject(BaseModel):
     """Who the suspicion is about: a beneficiary (first-level token) and/or a provider.
 
@@ -229,7 +226,7 @@ def _check_free_text(name: str, value: str, max_chars: int, out: list[FieldViola
         out.append(FieldViolation(name, "must not be blank"))
     elif _CONTROL.search(value):
         out.append(FieldViolation(name, "must not contain control characters"))
-    elif _contains_nir(value):
+    elif contains_nir(value):
         out.append(FieldViolation(name, "must not contain a NIR (send the beneficiary token)"))
 
 
@@ -275,7 +272,7 @@ def check_case_reference(value: object, field: str = "case_reference") -> str:
     """
     if not isinstance(value, str) or not _CASE_REFERENCE.fullmatch(value):
         raise InvalidArgumentError.for_field(field, "must be 1..64 characters of [A-Za-z0-9._:/-]")
-    if _contains_nir(value):
+    if contains_nir(value):
         raise InvalidArgumentError.for_field(field, "must not contain a NIR")
     return value
 
@@ -331,7 +328,7 @@ def parse_suspicion_draft(values: Mapping[str, Any]) -> SuspicionDraft:
     case_reference = values.get("case_reference")
     if not isinstance(case_reference, str) or not _CASE_REFERENCE.fullmatch(case_reference):
         out.append(FieldViolation("case_reference", "must be 1..64 characters of [A-Za-z0-9._:/-]"))
-    elif _contains_nir(case_reference):
+    elif contains_nir(case_reference):
         out.append(FieldViolation("case_reference", "must not contain a NIR"))
     acts = _check_acts(sector if isinstance(sector, str) else None, values, out)
     if out:

@@ -55,7 +55,7 @@ def register_services(
         policy=policy,
         registry=registry,
         keys=keys,
-        page_tokens=PageTokens(keys.page_token_key or None),
+        page_tokens=PageTokens(keys.page_token_key),
     )
     members_pb2_grpc.add_MemberServiceServicer_to_server(MemberServicer(deps), server)  # type: ignore[no-untyped-call]
     suspicions_pb2_grpc.add_SuspicionServiceServicer_to_server(SuspicionServicer(deps), server)  # type: ignore[no-untyped-call]

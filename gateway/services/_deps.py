@@ -45,7 +45,7 @@ class GatewayKeys:
     rekeyer: Rekeyer
     envelope: Envelope
     journal_key: Ed25519PrivateKey = field(repr=False)
-    page_token_key: bytes = field(repr=False, default=b"")
+    page_token_key: bytes = field(repr=False)
 
 
 def _create_journal_key(path: Path) -> None:

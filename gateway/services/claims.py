@@ -19,8 +19,6 @@ records, nor learn which AMC holds a claim"):
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -62,13 +60,6 @@ class ClaimServicer(claims_pb2_grpc.ClaimServiceServicer):
         self.ruleset = default_ruleset()
         self.stats = ProviderStatsCache()  # shared by uploads and checks of this process
         self.alerts = SqlAlertStore()
-        # SQLite has one writer at a time, and a connection that finds the write lock taken
-        # sleeps in growing steps (up to 100 ms) before it retries: under concurrent checks
-        # that polling, not the work, made the tail. Checks therefore queue here, in order,
-        # and reach SQLite one at a time. PostgreSQL needs no gate.
-        self._writers: asyncio.Lock | contextlib.nullcontext[None] = (
-            asyncio.Lock() if deps.db.dialect == "sqlite" else contextlib.nullcontext()
-        )
 
     @property
     def upload_settings(self) -> UploadSettings:
@@ -131,8 +122,9 @@ class ClaimServicer(claims_pb2_grpc.ClaimServiceServicer):
             return score
 
         try:
-            async with self._writers:
-                score = await call.write(_check)
+            # On SQLite, checks queue with every other transaction of the process in
+            # Database.transaction (one writer, no sleeping busy handler).
+            score = await call.write(_check)
         except InvalidArgumentError as e:
             raise prefixed(e, "claim_line.") from None
         return check_response(score, decision)
